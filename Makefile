@@ -1,0 +1,58 @@
+# NAT egress watchdog. `make demo` and `make test` work on a fresh Debian 12 machine with nothing else done.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON   ?= python3
+VENV     := .venv
+VENV_IAC := .venv-iac
+PY       := $(VENV)/bin/python
+CARGO    ?= cargo
+BIN_DEBUG   := target/debug/connectivity-checker
+BIN_RELEASE := target/release/connectivity-checker
+
+.PHONY: help deps venv venv-iac build release test rust-test demo lint bench lab clean
+
+help:
+	@echo "make demo   - the checker on emulated AWS: outage -> detection -> Failover execution -> routes moved"
+	@echo "make test   - every test (Rust, moto integration, infra validation, lab smoke when root)"
+	@echo "make bench  - failure-injection lab benchmark (root), writes BENCHMARKS.md"
+	@echo "make deploy - see README 'Deploy'"
+
+# Debian packages the lab and the build need; installed only when root and missing.
+DEB_PKGS := iproute2 iptables dnsmasq-base python3-venv
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: not root, cannot install:$$missing"; fi; fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv-iac: $(VENV_IAC)/.installed
+$(VENV_IAC)/.installed: requirements-iac.txt
+	$(PYTHON) -m venv $(VENV_IAC)
+	$(VENV_IAC)/bin/pip install -q --disable-pip-version-check -r requirements-iac.txt
+	touch $@
+
+# One debug build of the whole workspace (binaries and test binaries) per run.
+build:
+	$(CARGO) build --workspace --all-targets --locked
+
+release:
+	$(CARGO) build --release --locked -p connectivity-checker
+
+rust-test: build venv
+	MOTO_SERVER_BIN=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
+
+-include infra/infra.mk
+-include tests/lab/lab.mk
+
+test: deps venv rust-test $(EXTRA_TESTS)
+	@echo "make test: all suites passed"
+
+clean:
+	$(CARGO) clean; rm -rf $(VENV) $(VENV_IAC) .aws-sam

@@ -1,0 +1,491 @@
+//! Configuration: read once from the environment (or any map), validated before the first probe.
+//!
+//! Every error names the variable, the value it saw and the form it accepts, so a bad deployment
+//! fails at start-up with one line an operator can act on.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::target::{Target, TargetError};
+
+/// Public, diverse, CDN-fronted endpoints that answer a tiny response quickly.
+pub const DEFAULT_CHECK_URLS: &str =
+    "https://www.google.com/generate_204,https://cloudflare.com/cdn-cgi/trace,https://aws.amazon.com/favicon.ico";
+
+/// Which entry point is running: the Lambda must be able to fail over, the CLI may only detect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Lambda,
+    Cli,
+}
+
+/// Which HTTP statuses mean "the egress path works".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusPolicy {
+    /// Any response below 500: a 4xx still proves packets crossed the NAT.
+    Below500,
+    /// Any HTTP response at all.
+    Any,
+    /// Explicit inclusive ranges of accepted codes.
+    Ranges(Vec<(u16, u16)>),
+}
+
+impl StatusPolicy {
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            StatusPolicy::Below500 => status < 500,
+            StatusPolicy::Any => true,
+            StatusPolicy::Ranges(ranges) => ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&status)),
+        }
+    }
+}
+
+/// Everything the engine needs, typed and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub targets: Vec<Target>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub unhealthy_threshold: u32,
+    pub healthy_threshold: u32,
+    pub quorum: usize,
+    pub status_policy: StatusPolicy,
+    pub ipv4_only: bool,
+    pub state_machine_arn: Option<String>,
+    pub availability_zone: String,
+    pub subnet_id: String,
+    pub namespace: String,
+    pub flush_interval: Duration,
+    pub max_run: Duration,
+    pub dedup_window: Duration,
+    pub extra_ca_certs: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}={value:?} is invalid: {reason}; expected {expected}")]
+    Invalid { variable: &'static str, value: String, reason: String, expected: &'static str },
+    #[error("{variable} is required {when}; expected {expected}")]
+    Missing { variable: &'static str, when: &'static str, expected: &'static str },
+}
+
+impl ConfigError {
+    /// The variable the operator has to fix.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { variable, .. } | ConfigError::Missing { variable, .. } => variable,
+        }
+    }
+}
+
+const URLS_FORM: &str = "comma-separated http:// or https:// URLs, each listed once";
+const SECONDS_FORM: &str = "a number of seconds (fractions allowed, e.g. 0.5)";
+const COUNT_FORM: &str = "a whole number from 1 to 1000";
+const POLICY_FORM: &str =
+    "below-500, any, 2xx, 2xx-3xx, or a comma-separated list of codes and ranges such as 200-299,404";
+const BOOL_FORM: &str = "true or false";
+const ARN_FORM: &str = "arn:<partition>:states:<region>:<12-digit account>:stateMachine:<name>";
+const AZ_FORM: &str = "an availability zone name or id such as us-east-1a or use1-az1";
+const SUBNET_FORM: &str = "a subnet id such as subnet-0123456789abcdef0 (letters, digits, '-', '_')";
+const NAMESPACE_FORM: &str = "1-255 characters of [a-zA-Z0-9 ._#:/-], not starting with AWS/";
+const PATH_FORM: &str = "the path of a PEM file with one or more certificates";
+
+impl Config {
+    /// Reads the process environment once.
+    pub fn from_env(mode: Mode) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars_os()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+            .collect();
+        Config::from_map(&vars, mode)
+    }
+
+    /// Parses and validates a configuration from a map of variables (tests pass a map, never `set_var`).
+    pub fn from_map(vars: &HashMap<String, String>, mode: Mode) -> Result<Config, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let targets = parse_targets(get("CHECK_URLS").unwrap_or(DEFAULT_CHECK_URLS))?;
+        let interval = seconds(get, "CONNECTIVITY_CHECK_INTERVAL", 0.4, 0.05, 300.0)?;
+        let timeout = seconds(get, "REQUEST_TIMEOUT", 0.8, 0.05, 60.0)?;
+        let unhealthy_threshold = count(get, "UNHEALTHY_THRESHOLD", 3)?;
+        let healthy_threshold = count(get, "HEALTHY_THRESHOLD", 3)?;
+        let quorum = count(get, "QUORUM", 1)? as usize;
+        if quorum > targets.len() {
+            return Err(ConfigError::Invalid {
+                variable: "QUORUM",
+                value: quorum.to_string(),
+                reason: format!("only {} target(s) are configured in CHECK_URLS", targets.len()),
+                expected: "a whole number from 1 to the number of CHECK_URLS",
+            });
+        }
+        let status_policy = match get("HTTP_STATUS_POLICY") {
+            None => StatusPolicy::Below500,
+            Some(v) => parse_policy(v)?,
+        };
+        let ipv4_only = boolean(get, "IPV4_ONLY", true)?;
+        let state_machine_arn = get("FAILOVER_STATE_MACHINE_ARN").map(parse_arn).transpose()?;
+        if mode == Mode::Lambda && state_machine_arn.is_none() {
+            return Err(ConfigError::Missing {
+                variable: "FAILOVER_STATE_MACHINE_ARN",
+                when: "when running as a Lambda function",
+                expected: ARN_FORM,
+            });
+        }
+        let availability_zone = match get("AVAILABILITY_ZONE") {
+            Some(v) => identifier(v, "AVAILABILITY_ZONE", AZ_FORM, 32, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')?,
+            None if state_machine_arn.is_some() => {
+                return Err(ConfigError::Missing {
+                    variable: "AVAILABILITY_ZONE",
+                    when: "when FAILOVER_STATE_MACHINE_ARN is set (the failover is scoped to one AZ)",
+                    expected: AZ_FORM,
+                })
+            }
+            None => "unknown".to_string(),
+        };
+        let subnet_id = match get("SUBNET_ID") {
+            Some(v) => identifier(v, "SUBNET_ID", SUBNET_FORM, 64, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')?,
+            None => "unknown".to_string(),
+        };
+        let namespace = parse_namespace(get("METRICS_NAMESPACE").unwrap_or("NatEgressWatchdog"))?;
+        let flush_interval = seconds(get, "METRICS_FLUSH_INTERVAL", 5.0, 1.0, 60.0)?;
+        let max_run = seconds(get, "MAX_RUN_SECONDS", 60.0, 1.0, 900.0)?;
+        let dedup_window = seconds(get, "FAILOVER_DEDUP_WINDOW", 60.0, 1.0, 86_400.0)?;
+        let extra_ca_certs = get("EXTRA_CA_CERTS").map(|v| {
+            if v.contains('\0') {
+                Err(invalid("EXTRA_CA_CERTS", v, "contains a NUL byte", PATH_FORM))
+            } else {
+                Ok(PathBuf::from(v))
+            }
+        });
+        let extra_ca_certs = extra_ca_certs.transpose()?;
+
+        if timeout + Duration::from_secs(1) >= max_run {
+            return Err(ConfigError::Invalid {
+                variable: "REQUEST_TIMEOUT",
+                value: format!("{}", timeout.as_secs_f64()),
+                reason: format!(
+                    "a probe plus the 1 s shutdown reserve must fit in MAX_RUN_SECONDS ({} s)",
+                    max_run.as_secs_f64()
+                ),
+                expected: "a timeout at least 1 s shorter than MAX_RUN_SECONDS",
+            });
+        }
+
+        Ok(Config {
+            targets,
+            interval,
+            timeout,
+            unhealthy_threshold,
+            healthy_threshold,
+            quorum,
+            status_policy,
+            ipv4_only,
+            state_machine_arn,
+            availability_zone,
+            subnet_id,
+            namespace,
+            flush_interval,
+            max_run,
+            dedup_window,
+            extra_ca_certs,
+        })
+    }
+
+    /// Time kept free at the end of a run: one in-flight probe plus the final flush and trigger.
+    pub fn shutdown_reserve(&self) -> Duration {
+        self.timeout + Duration::from_secs(1)
+    }
+}
+
+fn invalid(variable: &'static str, value: &str, reason: impl Into<String>, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid { variable, value: value.to_string(), reason: reason.into(), expected }
+}
+
+fn parse_targets(raw: &str) -> Result<Vec<Target>, ConfigError> {
+    let mut targets: Vec<Target> = Vec::new();
+    for (index, entry) in raw.split(',').enumerate() {
+        let entry = entry.trim();
+        let target = Target::parse(entry).map_err(|e| {
+            let reason = match e {
+                TargetError::Empty => format!("entry {} is empty", index + 1),
+                other => format!("entry {} ({}): {other}", index + 1, crate::target::redact(entry)),
+            };
+            invalid("CHECK_URLS", &crate::target::redact(raw), reason, URLS_FORM)
+        })?;
+        if targets.iter().any(|t| t.url() == target.url()) {
+            return Err(invalid(
+                "CHECK_URLS",
+                &crate::target::redact(raw),
+                format!("{} is listed twice", target.label()),
+                URLS_FORM,
+            ));
+        }
+        targets.push(target);
+    }
+    if targets.len() > 20 {
+        return Err(invalid("CHECK_URLS", &crate::target::redact(raw), "more than 20 URLs", URLS_FORM));
+    }
+    Ok(targets)
+}
+
+fn seconds<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    variable: &'static str,
+    default: f64,
+    min: f64,
+    max: f64,
+) -> Result<Duration, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(Duration::from_secs_f64(default)) };
+    let value: f64 = raw
+        .parse()
+        .map_err(|_| invalid(variable, raw, "not a number", SECONDS_FORM))?;
+    if !value.is_finite() {
+        return Err(invalid(variable, raw, "not a finite number", SECONDS_FORM));
+    }
+    if value < min || value > max {
+        return Err(invalid(variable, raw, format!("outside {min}..={max} seconds"), SECONDS_FORM));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn count<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, default: u32) -> Result<u32, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    let value: u32 = raw.parse().map_err(|_| invalid(variable, raw, "not a whole number", COUNT_FORM))?;
+    if !(1..=1000).contains(&value) {
+        return Err(invalid(variable, raw, "outside 1..=1000", COUNT_FORM));
+    }
+    Ok(value)
+}
+
+fn boolean<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(variable).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
+        Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
+        Some(v) => Err(invalid(variable, &v, "not a boolean", BOOL_FORM)),
+    }
+}
+
+fn parse_policy(raw: &str) -> Result<StatusPolicy, ConfigError> {
+    let named = match raw.to_ascii_lowercase().as_str() {
+        "below-500" => Some(StatusPolicy::Below500),
+        "any" => Some(StatusPolicy::Any),
+        "2xx" => Some(StatusPolicy::Ranges(vec![(200, 299)])),
+        "2xx-3xx" => Some(StatusPolicy::Ranges(vec![(200, 399)])),
+        _ => None,
+    };
+    if let Some(policy) = named {
+        return Ok(policy);
+    }
+    let code = |s: &str| -> Result<u16, ConfigError> {
+        match s.trim().parse::<u16>() {
+            Ok(c) if (100..=599).contains(&c) => Ok(c),
+            _ => Err(invalid("HTTP_STATUS_POLICY", raw, format!("{:?} is not an HTTP status code (100-599)", s.trim()), POLICY_FORM)),
+        }
+    };
+    let mut ranges = Vec::new();
+    for part in raw.split(',') {
+        let range = match part.split_once('-') {
+            Some((lo, hi)) => (code(lo)?, code(hi)?),
+            None => {
+                let c = code(part)?;
+                (c, c)
+            }
+        };
+        if range.0 > range.1 {
+            return Err(invalid("HTTP_STATUS_POLICY", raw, format!("range {}-{} is reversed", range.0, range.1), POLICY_FORM));
+        }
+        ranges.push(range);
+    }
+    Ok(StatusPolicy::Ranges(ranges))
+}
+
+fn parse_arn(raw: &str) -> Result<String, ConfigError> {
+    let bad = |reason: &str| invalid("FAILOVER_STATE_MACHINE_ARN", raw, reason, ARN_FORM);
+    let parts: Vec<&str> = raw.splitn(7, ':').collect();
+    if parts.len() != 7 || parts[0] != "arn" {
+        return Err(bad("not an ARN with 7 ':'-separated parts"));
+    }
+    if !parts[1].starts_with("aws") {
+        return Err(bad("unknown partition"));
+    }
+    if parts[2] != "states" {
+        return Err(bad("not a Step Functions (states) ARN"));
+    }
+    if parts[3].is_empty() || !parts[3].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(bad("missing or malformed region"));
+    }
+    if parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad("the account id is not 12 digits"));
+    }
+    if parts[5] != "stateMachine" {
+        return Err(bad("not a stateMachine ARN (an execution or activity ARN?)"));
+    }
+    let name = parts[6];
+    if name.is_empty() || name.len() > 80 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(bad("the state machine name must be 1-80 of [A-Za-z0-9_-]"));
+    }
+    Ok(raw.to_string())
+}
+
+fn identifier(
+    raw: &str,
+    variable: &'static str,
+    expected: &'static str,
+    max_len: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<String, ConfigError> {
+    if raw.len() > max_len {
+        return Err(invalid(variable, raw, format!("longer than {max_len} characters"), expected));
+    }
+    if let Some(c) = raw.chars().find(|&c| !allowed(c)) {
+        return Err(invalid(variable, raw, format!("character {c:?} is not allowed"), expected));
+    }
+    Ok(raw.to_string())
+}
+
+fn parse_namespace(raw: &str) -> Result<String, ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " ._#:/-".contains(c);
+    let ns = identifier(raw, "METRICS_NAMESPACE", NAMESPACE_FORM, 255, allowed)?;
+    if ns.starts_with("AWS/") {
+        return Err(invalid("METRICS_NAMESPACE", raw, "the AWS/ prefix is reserved for AWS services", NAMESPACE_FORM));
+    }
+    Ok(ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn cli(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_map(&vars(pairs), Mode::Cli)
+    }
+
+    const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Failover";
+
+    #[test]
+    fn defaults_give_the_detection_target() {
+        let c = cli(&[]).unwrap();
+        assert_eq!(c.targets.len(), 3);
+        assert_eq!(c.interval, Duration::from_millis(400));
+        assert_eq!(c.timeout, Duration::from_millis(800));
+        assert_eq!((c.unhealthy_threshold, c.healthy_threshold, c.quorum), (3, 3, 1));
+        // Worst case for a hard failure: the first bad round starts up to one interval after the
+        // injection, two more rounds follow, the last one times out.
+        let worst = c.interval + c.interval * (c.unhealthy_threshold - 1) + c.timeout;
+        assert!(worst <= Duration::from_secs(3), "worst-case detection {worst:?}");
+        assert_eq!(c.status_policy, StatusPolicy::Below500);
+        assert!(c.ipv4_only);
+        assert_eq!(c.state_machine_arn, None);
+        assert_eq!(c.namespace, "NatEgressWatchdog");
+    }
+
+    #[test]
+    fn original_names_are_accepted_with_fractions() {
+        let c = cli(&[
+            ("CHECK_URLS", " http://a.example/x , https://b.example "),
+            ("CONNECTIVITY_CHECK_INTERVAL", "0.5"),
+            ("REQUEST_TIMEOUT", "1.25"),
+            ("UNHEALTHY_THRESHOLD", "4"),
+            ("FAILOVER_STATE_MACHINE_ARN", ARN),
+            ("AVAILABILITY_ZONE", "us-east-1a"),
+            ("SUBNET_ID", "subnet-0abc"),
+            ("QUORUM", "2"),
+            ("HTTP_STATUS_POLICY", "200-299,404"),
+            ("IPV4_ONLY", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.interval, Duration::from_millis(500));
+        assert_eq!(c.timeout, Duration::from_millis(1250));
+        assert_eq!(c.unhealthy_threshold, 4);
+        assert_eq!(c.quorum, 2);
+        assert_eq!(c.state_machine_arn.as_deref(), Some(ARN));
+        assert!(c.status_policy.accepts(404) && c.status_policy.accepts(204) && !c.status_policy.accepts(403));
+        assert!(!c.ipv4_only);
+    }
+
+    #[test]
+    fn lambda_mode_requires_the_state_machine() {
+        let e = Config::from_map(&vars(&[]), Mode::Lambda).unwrap_err();
+        assert_eq!(e.variable(), "FAILOVER_STATE_MACHINE_ARN");
+    }
+
+    #[test]
+    fn failover_requires_an_availability_zone() {
+        let e = cli(&[("FAILOVER_STATE_MACHINE_ARN", ARN)]).unwrap_err();
+        assert_eq!(e.variable(), "AVAILABILITY_ZONE");
+        assert!(e.to_string().contains("us-east-1a"), "{e}");
+    }
+
+    /// Each malformed value is rejected with a message naming the variable and the accepted form.
+    #[test]
+    fn malformed_values_name_the_variable_and_the_form() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("CHECK_URLS", ",", "empty"),
+            ("CHECK_URLS", "http://a.example,,http://b.example", "entry 2 is empty"),
+            ("CHECK_URLS", "ftp://a.example", "scheme"),
+            ("CHECK_URLS", "not a url", "entry 1"),
+            ("CHECK_URLS", "http://a.example/,http://a.example/", "listed twice"),
+            ("CHECK_URLS", "http://", "entry 1"),
+            ("CONNECTIVITY_CHECK_INTERVAL", "0", "outside"),
+            ("CONNECTIVITY_CHECK_INTERVAL", "-1", "outside"),
+            ("CONNECTIVITY_CHECK_INTERVAL", "NaN", "finite"),
+            ("CONNECTIVITY_CHECK_INTERVAL", "1s", "not a number"),
+            ("REQUEST_TIMEOUT", "inf", "finite"),
+            ("REQUEST_TIMEOUT", "0", "outside"),
+            ("UNHEALTHY_THRESHOLD", "0", "outside"),
+            ("HEALTHY_THRESHOLD", "-2", "not a whole number"),
+            ("UNHEALTHY_THRESHOLD", "2.5", "not a whole number"),
+            ("QUORUM", "4", "only 3 target"),
+            ("HTTP_STATUS_POLICY", "sometimes", "not an HTTP status"),
+            ("HTTP_STATUS_POLICY", "399-200", "reversed"),
+            ("IPV4_ONLY", "maybe", "not a boolean"),
+            ("FAILOVER_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123:stateMachine:x", "12 digits"),
+            ("FAILOVER_STATE_MACHINE_ARN", "arn:aws:lambda:us-east-1:123456789012:function:x", "states"),
+            ("FAILOVER_STATE_MACHINE_ARN", "Failover", "7"),
+            ("METRICS_NAMESPACE", "AWS/NATGateway", "reserved"),
+            ("METRICS_NAMESPACE", "bad{ns}", "not allowed"),
+            ("SUBNET_ID", "subnet 1", "not allowed"),
+            ("MAX_RUN_SECONDS", "0.5", "outside"),
+        ];
+        for &(variable, value, reason) in cases {
+            let mut pairs = vec![(variable, value)];
+            if variable == "FAILOVER_STATE_MACHINE_ARN" {
+                pairs.push(("AVAILABILITY_ZONE", "us-east-1a"));
+            }
+            let err = cli(&pairs).expect_err(&format!("{variable}={value} must be rejected"));
+            assert_eq!(err.variable(), variable, "{variable}={value}: {err}");
+            let text = err.to_string();
+            assert!(text.contains(reason), "{variable}={value}: {text:?} should mention {reason:?}");
+            assert!(text.contains("expected"), "{text:?} must state the accepted form");
+        }
+    }
+
+    #[test]
+    fn a_timeout_longer_than_the_run_is_rejected() {
+        let e = cli(&[("REQUEST_TIMEOUT", "30"), ("MAX_RUN_SECONDS", "20")]).unwrap_err();
+        assert_eq!(e.variable(), "REQUEST_TIMEOUT");
+        assert!(e.to_string().contains("MAX_RUN_SECONDS"));
+    }
+
+    #[test]
+    fn secrets_in_urls_never_reach_the_error_message() {
+        let e = cli(&[("CHECK_URLS", "https://user:hunter2@a.example/?token=s3cret,ftp://x")]).unwrap_err();
+        let text = e.to_string();
+        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn named_status_policies() {
+        let p = |v| parse_policy(v).unwrap();
+        assert!(p("below-500").accepts(404) && !p("below-500").accepts(503));
+        assert!(p("any").accepts(503));
+        assert!(p("2xx").accepts(204) && !p("2xx").accepts(301));
+        assert!(p("2xx-3xx").accepts(301) && !p("2xx-3xx").accepts(404));
+    }
+}

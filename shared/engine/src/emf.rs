@@ -1,0 +1,360 @@
+//! CloudWatch embedded metric format: values are aggregated between flushes and written as a few
+//! documents, never one per probe. Limits of the specification are enforced here and checked by
+//! [`validate`], which tests and fuzzing run over everything this module writes.
+
+use serde_json::{json, Map, Value};
+
+use crate::probe::Cause;
+
+/// At most this many values in one metric's array.
+pub const MAX_VALUES: usize = 100;
+/// At most this many metrics in one document.
+pub const MAX_METRICS: usize = 100;
+/// At most this many keys in one dimension set.
+pub const MAX_DIMENSION_KEYS: usize = 30;
+
+/// What every document of this checker carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmfContext {
+    pub namespace: String,
+    pub availability_zone: String,
+    pub subnet_id: String,
+    /// Safe-to-publish target labels, indexed like the config's targets.
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TargetStats {
+    latencies_ms: Vec<f64>,
+    failures: u64,
+    probes: u64,
+}
+
+/// Values gathered since the last flush.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricsBuffer {
+    probe_success: u64,
+    probe_failure: u64,
+    by_cause: [u64; Cause::ALL.len()],
+    round_healthy: Vec<f64>,
+    unhealthy: Vec<f64>,
+    failover_triggered: u64,
+    failover_error: u64,
+    targets: Vec<TargetStats>,
+}
+
+fn cause_metric(c: Cause) -> &'static str {
+    match c {
+        Cause::Dns => "ProbeFailureDns",
+        Cause::ConnectRefused => "ProbeFailureConnectRefused",
+        Cause::ConnectTimeout => "ProbeFailureConnectTimeout",
+        Cause::Tls => "ProbeFailureTls",
+        Cause::HttpStatus => "ProbeFailureHttpStatus",
+        Cause::Timeout => "ProbeFailureTimeout",
+        Cause::Other => "ProbeFailureOther",
+    }
+}
+
+impl MetricsBuffer {
+    pub fn new(targets: usize) -> Self {
+        MetricsBuffer { targets: vec![TargetStats::default(); targets], ..Default::default() }
+    }
+
+    pub fn record_probe(&mut self, target: usize, cause: Option<Cause>, latency_ms: f64) {
+        let Some(stats) = self.targets.get_mut(target) else { return };
+        stats.probes += 1;
+        match cause {
+            None => {
+                self.probe_success += 1;
+                stats.latencies_ms.push((latency_ms * 1000.0).round() / 1000.0);
+            }
+            Some(c) => {
+                self.probe_failure += 1;
+                self.by_cause[Cause::ALL.iter().position(|&x| x == c).unwrap_or(Cause::ALL.len() - 1)] += 1;
+                stats.failures += 1;
+            }
+        }
+    }
+
+    /// One finished round: was it good, and what is the verdict after it.
+    pub fn record_round(&mut self, good: bool, unhealthy_after: bool) {
+        self.round_healthy.push(f64::from(u8::from(good)));
+        self.unhealthy.push(f64::from(u8::from(unhealthy_after)));
+    }
+
+    pub fn record_failover(&mut self, triggered: bool) {
+        if triggered {
+            self.failover_triggered += 1;
+        } else {
+            self.failover_error += 1;
+        }
+    }
+
+    /// Renders everything gathered as EMF documents and empties the buffer.
+    /// `verdict` is carried as a plain log property, for Logs Insights queries.
+    pub fn drain(&mut self, ctx: &EmfContext, timestamp_ms: u64, verdict: &str) -> Vec<String> {
+        let taken = std::mem::replace(self, MetricsBuffer::new(self.targets.len()));
+        let mut docs = Vec::new();
+
+        // Health document(s): counts once, round arrays split into chunks of MAX_VALUES.
+        let mut counts: Vec<(&str, &str, u64)> = vec![
+            ("Heartbeat", "Count", 1),
+            ("ProbeSuccess", "Count", taken.probe_success),
+            ("ProbeFailure", "Count", taken.probe_failure),
+        ];
+        for (i, c) in Cause::ALL.iter().enumerate() {
+            counts.push((cause_metric(*c), "Count", taken.by_cause[i]));
+        }
+        counts.push(("FailoverTriggered", "Count", taken.failover_triggered));
+        counts.push(("FailoverError", "Count", taken.failover_error));
+        let chunks = taken.round_healthy.len().div_ceil(MAX_VALUES).max(1);
+        for chunk in 0..chunks {
+            let range = chunk * MAX_VALUES..((chunk + 1) * MAX_VALUES).min(taken.round_healthy.len());
+            let mut metrics: Vec<(&str, &str, Value)> = Vec::new();
+            if chunk == 0 {
+                metrics.extend(counts.iter().map(|&(n, u, v)| (n, u, json!(v))));
+            }
+            if !range.is_empty() {
+                metrics.push(("RoundHealthy", "None", json!(taken.round_healthy[range.clone()])));
+                metrics.push(("Unhealthy", "None", json!(taken.unhealthy[range])));
+            }
+            let dims = vec![vec!["AvailabilityZone"], vec!["AvailabilityZone", "SubnetId"]];
+            let mut doc = document(ctx, timestamp_ms, &dims, &metrics, Some(1));
+            doc.insert("Verdict".into(), json!(verdict));
+            docs.push(Value::Object(doc).to_string());
+        }
+
+        // One target document per probed target; latencies chunked.
+        for (i, stats) in taken.targets.iter().enumerate() {
+            if stats.probes == 0 {
+                continue;
+            }
+            let label = ctx.targets.get(i).cloned().unwrap_or_else(|| format!("target-{i}"));
+            let chunks = stats.latencies_ms.len().div_ceil(MAX_VALUES).max(1);
+            for chunk in 0..chunks {
+                let range = chunk * MAX_VALUES..((chunk + 1) * MAX_VALUES).min(stats.latencies_ms.len());
+                let mut metrics: Vec<(&str, &str, Value)> = Vec::new();
+                if chunk == 0 {
+                    metrics.push(("TargetProbeFailure", "Count", json!(stats.failures)));
+                }
+                if !range.is_empty() {
+                    metrics.push(("ProbeLatency", "Milliseconds", json!(stats.latencies_ms[range])));
+                }
+                let dims = vec![vec!["AvailabilityZone", "SubnetId", "Target"], vec!["AvailabilityZone"]];
+                let mut doc = document(ctx, timestamp_ms, &dims, &metrics, None);
+                doc.insert("Target".into(), json!(label));
+                docs.push(Value::Object(doc).to_string());
+            }
+        }
+        docs
+    }
+}
+
+fn document(
+    ctx: &EmfContext,
+    timestamp_ms: u64,
+    dimensions: &[Vec<&str>],
+    metrics: &[(&str, &str, Value)],
+    storage_resolution: Option<u8>,
+) -> Map<String, Value> {
+    let definitions: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit, _)| {
+            let mut d = json!({ "Name": name, "Unit": unit });
+            if let Some(r) = storage_resolution {
+                d["StorageResolution"] = json!(r);
+            }
+            d
+        })
+        .collect();
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": ctx.namespace,
+                "Dimensions": dimensions,
+                "Metrics": definitions,
+            }]
+        }),
+    );
+    root.insert("AvailabilityZone".into(), json!(ctx.availability_zone));
+    root.insert("SubnetId".into(), json!(ctx.subnet_id));
+    for (name, _, value) in metrics {
+        root.insert((*name).into(), value.clone());
+    }
+    root
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid EMF document: {0}")]
+pub struct EmfViolation(pub String);
+
+/// Checks one line against the EMF specification's rules (as documented for CloudWatch Logs).
+pub fn validate(line: &str) -> Result<(), EmfViolation> {
+    let bad = |s: String| Err(EmfViolation(s));
+    if line.contains('\n') {
+        return bad("a document must be one line".into());
+    }
+    let root: Value = serde_json::from_str(line).map_err(|e| EmfViolation(format!("not JSON: {e}")))?;
+    let Some(root) = root.as_object() else { return bad("root is not an object".into()) };
+    let Some(aws) = root.get("_aws").and_then(Value::as_object) else { return bad("no _aws object".into()) };
+    if !aws.get("Timestamp").is_some_and(|t| t.is_u64()) {
+        return bad("_aws.Timestamp is not a non-negative integer".into());
+    }
+    let Some(directives) = aws.get("CloudWatchMetrics").and_then(Value::as_array) else {
+        return bad("_aws.CloudWatchMetrics is not an array".into());
+    };
+    let mut resolutions: std::collections::HashMap<&str, u64> = Default::default();
+    for directive in directives {
+        let ns = directive.get("Namespace").and_then(Value::as_str).unwrap_or("");
+        if ns.is_empty() || ns.len() > 255 || !ns.chars().all(|c| c.is_ascii_alphanumeric() || " ._#:/-".contains(c)) {
+            return bad(format!("namespace {ns:?} does not match [a-zA-Z0-9 ._#:/-]{{1,255}}"));
+        }
+        let Some(dims) = directive.get("Dimensions").and_then(Value::as_array) else {
+            return bad("Dimensions is not an array".into());
+        };
+        for set in dims {
+            let Some(keys) = set.as_array() else { return bad("a dimension set is not an array".into()) };
+            if keys.len() > MAX_DIMENSION_KEYS {
+                return bad(format!("a dimension set has {} keys (max {MAX_DIMENSION_KEYS})", keys.len()));
+            }
+            for k in keys {
+                let Some(k) = k.as_str() else { return bad("a dimension key is not a string".into()) };
+                if !root.get(k).is_some_and(Value::is_string) {
+                    return bad(format!("dimension {k:?} is not a string member of the root"));
+                }
+            }
+        }
+        let Some(metrics) = directive.get("Metrics").and_then(Value::as_array) else {
+            return bad("Metrics is not an array".into());
+        };
+        if metrics.len() > MAX_METRICS {
+            return bad(format!("{} metrics in one document (max {MAX_METRICS})", metrics.len()));
+        }
+        for m in metrics {
+            let Some(name) = m.get("Name").and_then(Value::as_str) else { return bad("a metric without Name".into()) };
+            let resolution = match m.get("StorageResolution") {
+                None => 60,
+                Some(r) => match r.as_u64() {
+                    Some(r @ (1 | 60)) => r,
+                    _ => return bad(format!("{name}: StorageResolution must be 1 or 60")),
+                },
+            };
+            if let Some(prev) = resolutions.insert(name, resolution) {
+                if prev != resolution {
+                    return bad(format!("{name} has two storage resolutions"));
+                }
+            }
+            match root.get(name) {
+                Some(Value::Number(_)) => {}
+                Some(Value::Array(values)) => {
+                    if values.is_empty() || values.len() > MAX_VALUES {
+                        return bad(format!("{name} has {} values (1..={MAX_VALUES})", values.len()));
+                    }
+                    if !values.iter().all(Value::is_number) {
+                        return bad(format!("{name} has a non-numeric value"));
+                    }
+                }
+                _ => return bad(format!("metric {name:?} is not a number or array member of the root")),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> EmfContext {
+        EmfContext {
+            namespace: "NatEgressWatchdog".into(),
+            availability_zone: "us-east-1a".into(),
+            subnet_id: "subnet-0abc".into(),
+            targets: vec!["https://a.example/".into(), "http://b.example/".into()],
+        }
+    }
+
+    /// Golden output: given two rounds (one good, one bad that made the subnet unhealthy) and a
+    /// failover, the flush writes exactly these documents.
+    #[test]
+    fn golden_flush() {
+        let mut b = MetricsBuffer::new(2);
+        b.record_probe(0, None, 12.3456);
+        b.record_probe(1, Some(Cause::ConnectTimeout), 800.0);
+        b.record_round(true, false);
+        b.record_probe(0, Some(Cause::ConnectTimeout), 800.0);
+        b.record_probe(1, Some(Cause::Dns), 3.0);
+        b.record_round(false, true);
+        b.record_failover(true);
+        let docs = b.drain(&ctx(), 1_795_377_673_412, "unhealthy");
+        let expected = [
+            r#"{"AvailabilityZone":"us-east-1a","FailoverError":0,"FailoverTriggered":1,"Heartbeat":1,"ProbeFailure":3,"ProbeFailureConnectRefused":0,"ProbeFailureConnectTimeout":2,"ProbeFailureDns":1,"ProbeFailureHttpStatus":0,"ProbeFailureOther":0,"ProbeFailureTimeout":0,"ProbeFailureTls":0,"ProbeSuccess":1,"RoundHealthy":[1.0,0.0],"SubnetId":"subnet-0abc","Unhealthy":[0.0,1.0],"Verdict":"unhealthy","_aws":{"CloudWatchMetrics":[{"Dimensions":[["AvailabilityZone"],["AvailabilityZone","SubnetId"]],"Metrics":[{"Name":"Heartbeat","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeSuccess","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailure","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureDns","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureConnectRefused","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureConnectTimeout","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureTls","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureHttpStatus","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureTimeout","StorageResolution":1,"Unit":"Count"},{"Name":"ProbeFailureOther","StorageResolution":1,"Unit":"Count"},{"Name":"FailoverTriggered","StorageResolution":1,"Unit":"Count"},{"Name":"FailoverError","StorageResolution":1,"Unit":"Count"},{"Name":"RoundHealthy","StorageResolution":1,"Unit":"None"},{"Name":"Unhealthy","StorageResolution":1,"Unit":"None"}],"Namespace":"NatEgressWatchdog"}],"Timestamp":1795377673412}}"#,
+            r#"{"AvailabilityZone":"us-east-1a","ProbeLatency":[12.346],"SubnetId":"subnet-0abc","Target":"https://a.example/","TargetProbeFailure":1,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["AvailabilityZone","SubnetId","Target"],["AvailabilityZone"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"},{"Name":"ProbeLatency","Unit":"Milliseconds"}],"Namespace":"NatEgressWatchdog"}],"Timestamp":1795377673412}}"#,
+            r#"{"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Target":"http://b.example/","TargetProbeFailure":2,"_aws":{"CloudWatchMetrics":[{"Dimensions":[["AvailabilityZone","SubnetId","Target"],["AvailabilityZone"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"}],"Namespace":"NatEgressWatchdog"}],"Timestamp":1795377673412}}"#,
+        ];
+        assert_eq!(docs, expected);
+        for d in &docs {
+            validate(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_idle_flush_is_a_heartbeat_with_zero_counts() {
+        let docs = MetricsBuffer::new(2).drain(&ctx(), 5, "healthy");
+        assert_eq!(docs.len(), 1, "no target documents without probes");
+        let v: Value = serde_json::from_str(&docs[0]).unwrap();
+        assert_eq!(v["Heartbeat"], json!(1));
+        assert_eq!(v["ProbeFailure"], json!(0));
+        assert!(v.get("RoundHealthy").is_none(), "no empty arrays");
+        validate(&docs[0]).unwrap();
+    }
+
+    #[test]
+    fn long_arrays_are_split_at_the_limit() {
+        let mut b = MetricsBuffer::new(1);
+        for i in 0..250 {
+            b.record_probe(0, None, f64::from(i));
+            b.record_round(true, false);
+        }
+        let docs = b.drain(&ctx(), 1, "healthy");
+        // 3 health documents (100+100+50 rounds) and 3 target documents.
+        assert_eq!(docs.len(), 6);
+        let values = |d: &str, m: &str| serde_json::from_str::<Value>(d).unwrap()[m].as_array().map_or(0, Vec::len);
+        assert_eq!([values(&docs[0], "RoundHealthy"), values(&docs[1], "RoundHealthy"), values(&docs[2], "RoundHealthy")], [100, 100, 50]);
+        assert_eq!([values(&docs[3], "ProbeLatency"), values(&docs[4], "ProbeLatency"), values(&docs[5], "ProbeLatency")], [100, 100, 50]);
+        let heartbeats = docs.iter().filter(|d| d.contains("\"Heartbeat\":1")).count();
+        assert_eq!(heartbeats, 1, "counts are written once per flush");
+        for d in &docs {
+            validate(d).unwrap();
+        }
+    }
+
+    #[test]
+    fn drain_empties_the_buffer() {
+        let mut b = MetricsBuffer::new(1);
+        b.record_probe(0, Some(Cause::Tls), 1.0);
+        b.drain(&ctx(), 1, "healthy");
+        assert_eq!(b, MetricsBuffer::new(1));
+    }
+
+    #[test]
+    fn the_validator_rejects_what_the_spec_forbids() {
+        let ok = r#"{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[["A"]],"Metrics":[{"Name":"M"}]}]},"A":"x","M":1}"#;
+        validate(ok).unwrap();
+        let broken = [
+            ok.replace(r#""M":1"#, r#""M":"1""#),
+            ok.replace(r#""A":"x","#, ""),
+            ok.replace(r#""Namespace":"N""#, r#""Namespace":"N{}""#),
+            ok.replace(r#""M":1"#, r#""M":[]"#),
+            ok.replace(r#"{"Name":"M"}"#, r#"{"Name":"M","StorageResolution":5}"#),
+            ok.replace(r#""Timestamp":1"#, r#""Timestamp":-1"#),
+            "not json".to_string(),
+        ];
+        for b in broken {
+            assert!(validate(&b).is_err(), "{b}");
+        }
+    }
+}
