@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -178,9 +179,18 @@ def _tags(pairs: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in pairs.items()]
 
 
+_KNOWN_MOTO_AMI = "ami-12c6146b"  # one of moto's built-in images
+
+
 def _any_image_id(ec2) -> str:
+    # Asking for one known image is fast; listing all of them takes seconds in moto.
+    try:
+        if ec2.describe_images(ImageIds=[_KNOWN_MOTO_AMI]).get("Images"):
+            return _KNOWN_MOTO_AMI
+    except Exception:  # noqa: BLE001 - not there in this moto: fall back to any image
+        pass
     images = ec2.describe_images(Owners=["amazon"]).get("Images", [])
-    return images[0]["ImageId"] if images else "ami-12c6146b"
+    return images[0]["ImageId"] if images else _KNOWN_MOTO_AMI
 
 
 def build_vpc(ec2, azs: list[str], route_tables_per_az: int = 2, with_unmanaged: bool = True,
@@ -318,10 +328,9 @@ def run_execution(sfn, state_machine_arn: str, payload: dict | None = None, name
                   timeout: float = 30.0) -> dict[str, Any]:
     """Start an execution and wait for it to end; returns describe_execution (output parsed into
     "outputJson" when present)."""
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload or {})}
-    if name:
-        kwargs["name"] = name
-    arn = sfn.start_execution(**kwargs)["executionArn"]
+    # Always named: moto 5.2.5 names every unnamed execution "None", so a second one would clash.
+    arn = sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(payload or {}),
+                              name=name or f"run-{uuid.uuid4().hex}")["executionArn"]
     return wait_execution(sfn, arn, timeout)
 
 

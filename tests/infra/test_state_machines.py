@@ -1,0 +1,178 @@
+"""The very ASL files of infra/statemachines, created in moto through the API with real execution on,
+run against an emulated VPC with three AZs (two managed private route tables each, plus one unmanaged
+table that must never change)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from moto_env import (TAG_NAT_INSTANCE_FOR, build_vpc, create_state_machines, default_route_targets,
+                      run_execution)
+
+AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+@pytest.fixture()
+def env(moto):
+    moto.reset()
+    session = moto.session()
+    ec2 = session.client("ec2")
+    sfn = session.client("stepfunctions")
+    vpc = build_vpc(ec2, AZS)
+    arns = create_state_machines(session)
+    return {"ec2": ec2, "sfn": sfn, "vpc": vpc, "arns": arns, "session": session}
+
+
+def managed_tables(vpc, azs=AZS):
+    return [rtb for az in azs for rtb in vpc[az]["route_table_ids"]]
+
+
+def targets(env):
+    vpc = env["vpc"]
+    ids = managed_tables(vpc) + [vpc[AZS[0]]["unmanaged_route_table_id"]]
+    return default_route_targets(env["ec2"], ids)
+
+
+def expected_on_instances(vpc, azs=AZS):
+    return {rtb: vpc[az]["nat_eni_id"] for az in azs for rtb in vpc[az]["route_table_ids"]}
+
+
+def expected_on_standby(vpc, azs=AZS):
+    return {rtb: vpc[az]["standby_nat_gateway_id"] for az in azs for rtb in vpc[az]["route_table_ids"]}
+
+
+def run(env, machine, payload):
+    result = run_execution(env["sfn"], env["arns"][machine], payload)
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    return result["outputJson"]
+
+
+def actions(output):
+    return {r["routeTableId"]: r["action"] for r in output["routeTables"]}
+
+
+def test_failover_one_az_moves_only_that_az(env):
+    vpc = env["vpc"]
+    unmanaged = vpc[AZS[0]]["unmanaged_route_table_id"]
+    before = targets(env)
+    assert before == {**expected_on_instances(vpc), unmanaged: vpc[AZS[0]]["nat_eni_id"]}
+
+    out = run(env, "failover", {"availabilityZone": "us-east-1b", "subnetId": "subnet-x",
+                                "detectedAt": "2026-11-22T20:01:13.412Z", "failedTargets": []})
+
+    after = targets(env)
+    assert after == {**before, **expected_on_standby(vpc, ["us-east-1b"])}
+    assert out["scope"] == "us-east-1b"
+    assert actions(out) == {rtb: "replaced" for rtb in vpc["us-east-1b"]["route_table_ids"]}
+
+
+def test_failover_all_azs_with_empty_input(env):
+    vpc = env["vpc"]
+    unmanaged = vpc[AZS[0]]["unmanaged_route_table_id"]
+
+    out = run(env, "failover", {})
+
+    assert targets(env) == {**expected_on_standby(vpc), unmanaged: vpc[AZS[0]]["nat_eni_id"]}
+    assert out["scope"] == "all"
+    assert set(actions(out)) == set(managed_tables(vpc))
+
+
+def test_failover_twice_is_idempotent(env):
+    vpc = env["vpc"]
+    first = run(env, "failover", {"availabilityZone": "us-east-1a"})
+    after_first = targets(env)
+    second = run(env, "failover", {"availabilityZone": "us-east-1a"})
+
+    assert targets(env) == after_first
+    assert set(actions(first).values()) == {"replaced"}
+    assert actions(second) == {rtb: "unchanged" for rtb in vpc["us-east-1a"]["route_table_ids"]}
+
+
+def test_failover_uses_fallback_gateway_when_az_has_no_standby(moto):
+    moto.reset()
+    session = moto.session()
+    ec2, sfn = session.client("ec2"), session.client("stepfunctions")
+    vpc = build_vpc(ec2, AZS)
+    # AZ c loses its standby tag; the configured fallback gateway (AZ a's) takes its tables.
+    ec2.delete_tags(Resources=[vpc["us-east-1c"]["standby_nat_gateway_id"]],
+                    Tags=[{"Key": "nat-watchdog:standby-for"}])
+    fallback_gw = vpc["us-east-1a"]["standby_nat_gateway_id"]
+    arns = create_state_machines(session, fallback_nat_gateway_id=fallback_gw, name_prefix="with-fallback")
+
+    result = run_execution(sfn, arns["failover"], {"availabilityZone": "us-east-1c"})
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert default_route_targets(ec2, vpc["us-east-1c"]["route_table_ids"]) == {
+        rtb: fallback_gw for rtb in vpc["us-east-1c"]["route_table_ids"]}
+
+
+def test_failover_without_standby_or_fallback_fails_loudly(env):
+    vpc = env["vpc"]
+    env["ec2"].delete_tags(Resources=[vpc["us-east-1c"]["standby_nat_gateway_id"]],
+                           Tags=[{"Key": "nat-watchdog:standby-for"}])
+    before = targets(env)
+
+    result = run_execution(env["sfn"], env["arns"]["failover"], {"availabilityZone": "us-east-1c"})
+
+    assert result["status"] == "FAILED"
+    assert targets(env) == before
+
+
+@pytest.mark.parametrize("payload", [{"availabilityZone": "us-west-2a"}, {"availabilityZone": ""}])
+def test_failover_unknown_or_empty_az_changes_nothing(env, payload):
+    before = targets(env)
+    result = run_execution(env["sfn"], env["arns"]["failover"], payload)
+    assert result["status"] == "FAILED"
+    assert targets(env) == before
+
+
+def test_fallback_returns_routes_to_nat_instances(env):
+    vpc = env["vpc"]
+    run(env, "failover", {})
+    assert set(targets(env).values()) > set(expected_on_standby(vpc).values())
+
+    out = run(env, "fallback", {})
+
+    assert targets(env) == {**expected_on_instances(vpc),
+                            vpc[AZS[0]]["unmanaged_route_table_id"]: vpc[AZS[0]]["nat_eni_id"]}
+    assert set(actions(out).values()) == {"replaced"}
+    again = run(env, "fallback", {})
+    assert set(actions(again).values()) == {"unchanged"}
+
+
+def test_fallback_one_az(env):
+    vpc = env["vpc"]
+    run(env, "failover", {})
+    run(env, "fallback", {"availabilityZone": "us-east-1a"})
+    assert default_route_targets(env["ec2"], managed_tables(vpc)) == {
+        **expected_on_standby(vpc), **expected_on_instances(vpc, ["us-east-1a"])}
+
+
+def test_fallback_without_running_nat_instance_replaces_nothing(env):
+    vpc = env["vpc"]
+    run(env, "failover", {})
+    env["ec2"].stop_instances(InstanceIds=[vpc["us-east-1b"]["nat_instance_id"]])
+    # AZ c's instance is running but no longer tagged as a NAT instance: it does not count either.
+    env["ec2"].delete_tags(Resources=[vpc["us-east-1c"]["nat_instance_id"]], Tags=[{"Key": TAG_NAT_INSTANCE_FOR}])
+    before = targets(env)
+
+    out = run(env, "fallback", {})
+
+    after = targets(env)
+    assert after == {**before, **expected_on_instances(vpc, ["us-east-1a"])}
+    acts = actions(out)
+    for az in ("us-east-1b", "us-east-1c"):
+        for rtb in vpc[az]["route_table_ids"]:
+            assert acts[rtb] == "skipped-no-running-nat-instance"
+            assert after[rtb] == vpc[az]["standby_nat_gateway_id"]
+
+
+def test_fallback_needs_no_input(env):
+    # StartExecution without `input` at all (AWS defaults it to {}).
+    arn = env["sfn"].start_execution(stateMachineArn=env["arns"]["fallback"], name="no-input")["executionArn"]
+    from moto_env import wait_execution
+    result = wait_execution(env["sfn"], arn)
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert set(actions(json.loads(result["output"])).values()) == {"unchanged"}
