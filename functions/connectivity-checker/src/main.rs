@@ -1,1 +1,178 @@
-fn main() {}
+//! Entry points. With `AWS_LAMBDA_RUNTIME_API` set this is the Lambda function serving EventBridge
+//! scheduled events; without it, the same engine runs as a command-line tool. Both stay thin: they
+//! read the config once, build the adapters once, and hand them to `nat_watchdog_engine::run`.
+
+mod cli;
+mod logging;
+mod sfn;
+
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use nat_watchdog_engine::{
+    budget_from_deadline, run, AnchoredClock, BudgetSource, Config, HttpProber, LineWriter, Mode, Ports, RunLimits,
+    RunSummary,
+};
+use tokio::time::Instant;
+
+use crate::sfn::SfnStarter;
+
+/// What one process builds once and every invocation reuses.
+struct App {
+    config: Config,
+    prober: HttpProber,
+    starter: Option<SfnStarter>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartupError {
+    #[error(transparent)]
+    Config(#[from] nat_watchdog_engine::ConfigError),
+    #[error(transparent)]
+    Tls(#[from] nat_watchdog_engine::TlsSetupError),
+}
+
+impl App {
+    async fn build(mode: Mode) -> Result<App, StartupError> {
+        let config = Config::from_env(mode)?;
+        let prober = HttpProber::new(
+            config.timeout,
+            config.status_policy.clone(),
+            config.ipv4_only,
+            config.extra_ca_certs.as_deref(),
+        )?;
+        let starter = match &config.state_machine_arn {
+            Some(_) => Some(SfnStarter::from_env().await),
+            None => None,
+        };
+        tracing::info!(
+            event = "config", targets = config.targets.len(), interval_ms = config.interval.as_millis() as u64,
+            timeout_ms = config.timeout.as_millis() as u64, unhealthy_threshold = config.unhealthy_threshold,
+            healthy_threshold = config.healthy_threshold, quorum = config.quorum,
+            availability_zone = %config.availability_zone, subnet_id = %config.subnet_id,
+            failover = config.state_machine_arn.is_some(), "configuration loaded"
+        );
+        Ok(App { config, prober, starter })
+    }
+
+    async fn run(&self, limits: RunLimits, shutdown: impl std::future::Future<Output = ()>) -> RunSummary {
+        let mut sink = LineWriter::new(std::io::stdout());
+        let clock = AnchoredClock::new();
+        let ports = Ports { prober: &self.prober, failover: self.starter.as_ref(), sink: &mut sink, clock: &clock };
+        run(&self.config, ports, limits, shutdown).await
+    }
+}
+
+fn main() -> ExitCode {
+    logging::init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // getaddrinfo runs on blocking threads; a hung resolver must not grow them without bound.
+        .max_blocking_threads(64)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        runtime.block_on(lambda_main())
+    } else {
+        runtime.block_on(cli_main())
+    }
+}
+
+async fn lambda_main() -> ExitCode {
+    let app = match App::build(Mode::Lambda).await {
+        Ok(app) => app,
+        Err(e) => {
+            // Fails the init phase: Lambda reports it and retries on the next schedule tick.
+            tracing::error!(event = "config_error", error = %e, "invalid configuration");
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = &app;
+    let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        Ok::<RunSummary, lambda_runtime::Error>(handle(app, event).await)
+    }))
+    .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(event = "runtime_error", error = %e, "Lambda runtime loop ended");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// One scheduled invocation: probe until the deadline minus the reserve, then return the summary.
+async fn handle(app: &App, event: LambdaEvent<serde_json::Value>) -> RunSummary {
+    let (payload, context) = event.into_parts();
+    match serde_json::from_value::<EventBridgeEvent<serde_json::Value>>(payload) {
+        Ok(e) => tracing::info!(event = "invocation", request_id = %context.request_id, source = %e.source, detail_type = %e.detail_type, time = ?e.time, "scheduled invocation"),
+        Err(_) => tracing::info!(event = "invocation", request_id = %context.request_id, "invocation with a non-EventBridge payload"),
+    }
+    let (budget, source) = budget_from_deadline(context.deadline, SystemTime::now(), app.config.max_run);
+    if source != BudgetSource::Deadline {
+        tracing::warn!(event = "deadline_fallback", reason = ?source, deadline_ms = context.deadline, budget_s = budget.as_secs_f64(), "invocation deadline unusable, running for MAX_RUN_SECONDS");
+    }
+    let limits = RunLimits::for_budget(&app.config, Instant::now(), budget);
+    app.run(limits, std::future::pending()).await
+}
+
+async fn cli_main() -> ExitCode {
+    let command = match cli::parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("connectivity-checker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let duration = match command {
+        cli::Command::Help => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        cli::Command::Version => {
+            println!("connectivity-checker {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        cli::Command::Run { duration } => duration,
+    };
+    let app = match App::build(Mode::Cli).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("connectivity-checker: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let limits = match duration {
+        Some(d) => RunLimits::for_duration(&app.config, Instant::now(), d),
+        None => RunLimits::unbounded(),
+    };
+    let summary = app.run(limits, shutdown_signal()).await;
+    tracing::info!(event = "summary", summary = %serde_json::to_string(&summary).unwrap_or_default(), "summary");
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!(event = "signals_unavailable", "cannot install signal handlers; stop with --duration");
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -41,6 +41,13 @@ impl RunLimits {
         RunLimits { rounds_end: rounds_end.min(hard_stop), hard_stop }
     }
 
+    /// A run that probes for `duration` (CLI `--duration`): rounds start until then, in-flight work
+    /// is then drained, and a trigger in flight gets a couple of seconds more.
+    pub fn for_duration(cfg: &Config, start: Instant, duration: Duration) -> RunLimits {
+        let rounds_end = start + duration + cfg.timeout + PROBE_GRACE;
+        RunLimits { rounds_end, hard_stop: rounds_end + Duration::from_secs(2) }
+    }
+
     /// A run without a deadline (CLI without `--duration`): only a shutdown signal ends it.
     pub fn unbounded() -> RunLimits {
         let far = Instant::now() + Duration::from_secs(365 * 86_400);

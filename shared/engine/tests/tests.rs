@@ -1,0 +1,4 @@
+//! One integration test binary for the engine (the heavy crates link once); a module per area.
+
+mod probes;
+mod scenarios;
