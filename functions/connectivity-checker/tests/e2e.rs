@@ -1,0 +1,205 @@
+//! Scenarios of the released CLI: healthy, one target down, all targets cut, three checkers of one
+//! AZ, bad configuration, SIGTERM mid-round.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nat_watchdog_engine::emf;
+use serde_json::Value;
+
+use crate::support::{aws_env, event, urls, Checker, LocalTarget, Mode, Moto};
+
+fn is_good_round(v: &Value) -> bool {
+    v["event"] == "round" && v["good"] == true
+}
+
+fn assert_all_emf(stdout: &[String]) {
+    assert!(!stdout.is_empty(), "no EMF written");
+    for line in stdout {
+        emf::validate(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}
+
+fn metric_sum(stdout: &[String], name: &str) -> f64 {
+    stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|d| d.get(name).cloned())
+        .map(|v| match v {
+            Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
+            other => other.as_f64().unwrap_or(0.0),
+        })
+        .sum()
+}
+
+async fn three_targets() -> [LocalTarget; 3] {
+    [LocalTarget::start(Mode::Serve).await, LocalTarget::start(Mode::Serve).await, LocalTarget::start(Mode::Serve).await]
+}
+
+/// Keeps an outage clear of a dedup-window boundary so that "exactly one" is deterministic.
+async fn away_from_window_boundary(window_s: u64) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let into = now % window_s as f64;
+    if into > window_s as f64 - 15.0 {
+        tokio::time::sleep(Duration::from_secs_f64(window_s as f64 - into + 0.5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_targets_start_exactly_one_failover_execution_with_the_expected_input() {
+    let moto = Moto::start().await;
+    let arn = moto.state_machine("Failover-cut").await;
+    let targets = three_targets().await;
+    away_from_window_boundary(60).await;
+    let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-0aaa");
+    env.push(("CHECK_URLS", urls(&targets)));
+    let mut checker = Checker::spawn(&env, &["--duration", "7"]);
+
+    // Given a healthy subnet, when every target goes dark,
+    checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
+    for t in &targets {
+        t.set(Mode::Hang);
+    }
+    // then the checker turns unhealthy and starts one execution.
+    checker.wait_for_log("failover_started", |v| v["event"] == "failover_started", Duration::from_secs(10)).await;
+    let run = checker.finish(Duration::from_secs(15)).await;
+    assert!(run.status.success(), "{:?}", run.status);
+
+    let executions = moto.executions(&arn).await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    let (name, input) = &executions[0];
+    assert!(name.starts_with("nat-failover-us-east-1a-"), "{name}");
+    assert_eq!(input["availabilityZone"], "us-east-1a");
+    assert_eq!(input["subnetId"], "subnet-0aaa");
+    assert_eq!(input["consecutiveBadRounds"], 3);
+    let failed = input["failedTargets"].as_array().expect("failedTargets");
+    assert_eq!(failed.len(), 3);
+    for (f, t) in failed.iter().zip(&targets) {
+        assert_eq!(f["url"], t.url());
+        assert_eq!(f["cause"], "timeout", "an accepted connection that never answers");
+    }
+    for field in ["detectedAt", "outageStartedAt"] {
+        assert!(input[field].as_str().is_some_and(|s| s.ends_with('Z') && s.len() == 24), "{field}: {input}");
+    }
+    assert_eq!(event(&run.logs, "verdict_changed").len(), 1);
+    assert_all_emf(&run.stdout);
+    assert_eq!(metric_sum(&run.stdout, "FailoverTriggered"), 1.0);
+    assert!(metric_sum(&run.stdout, "ProbeFailureTimeout") >= 9.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_targets_or_one_of_three_down_start_nothing() {
+    let moto = Moto::start().await;
+    let arn = moto.state_machine("Failover-quiet").await;
+    let healthy = three_targets().await;
+    let partial = three_targets().await;
+    partial[1].set(Mode::Hang);
+    let mut runs = Vec::new();
+    for (subnet, targets) in [("subnet-healthy", &healthy), ("subnet-partial", &partial)] {
+        let mut env = aws_env(&moto, &arn, "us-east-1b", subnet);
+        env.push(("CHECK_URLS", urls(targets)));
+        runs.push(Checker::spawn(&env, &["--duration", "4"]));
+    }
+    for checker in runs {
+        let run = checker.finish(Duration::from_secs(15)).await;
+        assert!(run.status.success());
+        assert!(event(&run.logs, "verdict_changed").is_empty(), "{:#?}", event(&run.logs, "verdict_changed"));
+        assert_all_emf(&run.stdout);
+        assert!(metric_sum(&run.stdout, "Heartbeat") >= 1.0);
+        assert_eq!(metric_sum(&run.stdout, "Unhealthy"), 0.0);
+        assert!(metric_sum(&run.stdout, "ProbeSuccess") >= 10.0);
+    }
+    assert!(moto.executions(&arn).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_checkers_of_one_az_seeing_one_outage_start_one_execution() {
+    let moto = Moto::start().await;
+    let arn = moto.state_machine("Failover-shared").await;
+    let targets = three_targets().await;
+    away_from_window_boundary(60).await;
+    let mut checkers = Vec::new();
+    for subnet in ["subnet-1", "subnet-2", "subnet-3"] {
+        let mut env = aws_env(&moto, &arn, "us-east-1c", subnet);
+        env.push(("CHECK_URLS", urls(&targets)));
+        checkers.push(Checker::spawn(&env, &["--duration", "7"]));
+    }
+    for c in &mut checkers {
+        c.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
+    }
+    for t in &targets {
+        t.set(Mode::Hang);
+    }
+    let mut started = 0;
+    let mut existed = 0;
+    for c in checkers {
+        let run = c.finish(Duration::from_secs(20)).await;
+        assert!(run.status.success());
+        started += event(&run.logs, "failover_started").len();
+        existed += event(&run.logs, "failover_exists").len();
+        assert!(event(&run.logs, "failover_failed").is_empty(), "{:#?}", event(&run.logs, "failover_failed"));
+    }
+    assert_eq!(moto.executions(&arn).await.len(), 1);
+    assert_eq!((started, existed), (1, 2), "one checker starts it, the others find it already started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_state_machine_is_logged_and_counted_while_probing_goes_on() {
+    let moto = Moto::start().await;
+    let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:DoesNotExist".to_string();
+    let targets = three_targets().await;
+    let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-x");
+    env.push(("CHECK_URLS", urls(&targets)));
+    let mut checker = Checker::spawn(&env, &["--duration", "6"]);
+    checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
+    for t in &targets {
+        t.set(Mode::Error503);
+    }
+    let failed = checker.wait_for_log("failover_failed", |v| v["event"] == "failover_failed", Duration::from_secs(10)).await;
+    assert!(failed["error"].as_str().unwrap_or("").contains("StateMachineDoesNotExist"), "{failed}");
+    let run = checker.finish(Duration::from_secs(15)).await;
+    assert!(run.status.success());
+    let rounds_after = run.logs.iter().filter(|l| l["event"] == "round").count();
+    assert!(rounds_after >= 3, "probing went on after the failed trigger");
+    assert_eq!(metric_sum(&run.stdout, "FailoverError"), 1.0);
+    assert!(metric_sum(&run.stdout, "ProbeFailureHttpStatus") >= 9.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_2_naming_the_variable_before_any_probe() {
+    for (var, value) in [
+        ("REQUEST_TIMEOUT", "-1"),
+        ("CHECK_URLS", "ftp://example.com/"),
+        ("QUORUM", "9"),
+        ("FAILOVER_STATE_MACHINE_ARN", "not-an-arn"),
+    ] {
+        let checker = Checker::spawn(&[(var, value.to_string())], &["--duration", "5"]);
+        let run = checker.finish(Duration::from_secs(10)).await;
+        assert_eq!(run.status.code(), Some(2), "{var}={value}");
+        assert!(run.stdout.is_empty(), "nothing on stdout: {:?}", run.stdout);
+        let text: Vec<String> = run.logs.iter().map(|l| l.to_string()).collect();
+        assert!(text.iter().any(|l| l.contains(var) && l.contains("expected")), "{var}: {text:?}");
+        assert!(event(&run.logs, "probe").is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_round_flushes_complete_emf_and_exits_cleanly() {
+    let targets = three_targets().await;
+    for t in &targets {
+        t.set(Mode::Hang);
+    }
+    let mut checker = Checker::spawn(&[("CHECK_URLS", urls(&targets))], &[]);
+    checker.wait_for_log("a bad round", |v| v["event"] == "round" && v["good"] == false, Duration::from_secs(10)).await;
+    // Rounds overlap (0.8 s probes every 0.4 s): a round is in flight now.
+    let pid = checker.pid();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let run = checker.finish(Duration::from_secs(5)).await;
+    assert_eq!(run.status.code(), Some(0));
+    assert_all_emf(&run.stdout);
+    let finished = event(&run.logs, "run_finished");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["stopped_by"], "signal");
+    let rounds = finished[0]["rounds"].as_f64().unwrap();
+    assert_eq!(metric_sum(&run.stdout, "ProbeFailure"), rounds * 3.0, "every finished round is in the metrics");
+}

@@ -1,0 +1,6 @@
+//! The checker binary, black-box: real processes, real loopback targets, moto as AWS.
+//! One test binary (the AWS SDK links once); a module per area.
+
+mod support;
+
+mod e2e;
