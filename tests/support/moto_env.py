@@ -11,7 +11,7 @@ Importable with only boto3 (and the standard library). Usage:
         execution = run_execution(session.client("stepfunctions"), arns["failover"], {"availabilityZone": "us-east-1a"})
 
 Discovery contract (the same one the ASL and the IAM policies of infra/template.yaml rely on; keep in
-sync with infra/README-deploy.md):
+sync with infra/README.md):
   * a managed private route table carries the tag  nat-watchdog:az = <AZ name>
   * the standby NAT Gateway of an AZ carries      nat-watchdog:standby-for = <AZ name>
   * the NAT instance of an AZ carries             nat-watchdog:nat-instance-for = <AZ name>

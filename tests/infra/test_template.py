@@ -1,0 +1,226 @@
+"""infra/template.yaml evaluated offline (template_eval) and judged by moto and by the contracts:
+the dashboard body is accepted by PutDashboard, every alarm by PutMetricAlarm, metric names match
+docs/CONTRACTS.md, the timing arithmetic leaves no probing gap, IAM is as narrow as promised and the
+ASL placeholders are exactly the template's DefinitionSubstitutions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from moto_env import STATEMACHINES_DIR
+from template_eval import INFRA, Stack
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBNETS = ["subnet-0a1", "subnet-0b2", "subnet-0c3", "subnet-0d4", "subnet-0e5", "subnet-0f6"]
+AZS = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d", "us-east-1e", "us-east-1f"]
+
+
+def stack(n: int, **extra) -> Stack:
+    params = {"VpcId": "vpc-0123", "PrivateSubnetIds": SUBNETS[:n], "AvailabilityZones": AZS[:n], **extra}
+    return Stack(INFRA / "template.yaml", params)
+
+
+def contract_metric_names() -> set[str]:
+    text = (ROOT / "docs" / "CONTRACTS.md").read_text()
+    emf = text.split("## EMF", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([A-Z][A-Za-z]+)`", emf))
+
+
+def alarms(st: Stack) -> dict[str, dict]:
+    out = {k: v["Properties"] for k, v in st.resources("AWS::CloudWatch::Alarm").items()}
+    for i, child in enumerate(st.created_children(), 1):
+        out.update({f"Checker{i}.{k}": v["Properties"]
+                    for k, v in child.resources("AWS::CloudWatch::Alarm").items()})
+    return out
+
+
+@pytest.mark.parametrize("n", [2, 3, 6])
+def test_one_checker_per_subnet(n):
+    st = stack(n)
+    children = st.created_children()
+    assert [c.params["SubnetId"] for c in children] == SUBNETS[:n]
+    assert [c.params["AvailabilityZone"] for c in children] == AZS[:n]
+    for child in children:
+        fn = child.resources("AWS::Serverless::Function")["Checker"]
+        props = fn["Properties"]
+        assert props["Runtime"] == "provided.al2023" and props["Architectures"] == ["arm64"]
+        assert props["MemorySize"] == 128 and props["Handler"] == "bootstrap"
+        assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+        assert fn["Metadata"]["BuildProperties"]["Binary"] == "connectivity-checker"
+        assert (INFRA / props["CodeUri"] / "Cargo.toml").is_file()
+        assert props["VpcConfig"]["SubnetIds"] == [child.params["SubnetId"]]
+        env = props["Environment"]["Variables"]
+        assert env["AVAILABILITY_ZONE"] == child.params["AvailabilityZone"]
+        assert env["SUBNET_ID"] == child.params["SubnetId"]
+        assert env["FAILOVER_STATE_MACHINE_ARN"].endswith(":stateMachine:nat-watchdog-failover")
+        assert "CHECK_URLS" not in env  # empty parameter: the checker's own defaults
+
+
+def test_checker_environment_names_are_the_contracts():
+    contracts = (ROOT / "docs" / "CONTRACTS.md").read_text()
+    env = stack(2, CheckUrls="https://a.example/,https://b.example/").created_children()[0] \
+        .resources("AWS::Serverless::Function")["Checker"]["Properties"]["Environment"]["Variables"]
+    for name in env:
+        assert f"| `{name}` |" in contracts, name
+    assert env["CHECK_URLS"] == "https://a.example/,https://b.example/"
+
+
+def test_timing_leaves_no_probing_gap_and_no_pile_up():
+    st = stack(2)
+    child = st.created_children()[0]
+    fn = child.resources("AWS::Serverless::Function")["Checker"]["Properties"]
+    timeout = float(fn["Timeout"])
+    period = 60.0
+    assert fn["Events"]["EveryMinute"]["Properties"]["Schedule"] == "rate(1 minute)"
+    shutdown_reserve = 1.0
+    for request_timeout in (float(st.params["RequestTimeout"]),
+                            float(st.template["Parameters"]["RequestTimeout"]["MaxValue"])):
+        window = timeout - request_timeout - shutdown_reserve
+        assert window > period + 5, (timeout, request_timeout)  # overlap absorbs schedule delay
+    window = timeout - float(st.params["RequestTimeout"]) - shutdown_reserve
+    assert -(-window // period) == int(fn["ReservedConcurrentExecutions"]) == 2
+    assert fn["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    assert fn["Events"]["EveryMinute"]["Properties"]["RetryPolicy"] == {
+        "MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+
+
+def test_reserved_concurrency_can_be_left_unreserved():
+    fn = stack(2, CheckerReservedConcurrency="0").created_children()[0] \
+        .resources("AWS::Serverless::Function")["Checker"]["Properties"]
+    assert "ReservedConcurrentExecutions" not in fn
+
+
+def test_checker_may_only_start_the_failover():
+    st = stack(2)
+    failover_arn = st.ref("FailoverStateMachine")
+    fn = st.created_children()[0].resources("AWS::Serverless::Function")["Checker"]["Properties"]
+    statements = [s for p in fn["Policies"] for s in p["Statement"]]
+    assert statements == [{"Sid": "StartFailoverOnly", "Effect": "Allow", "Action": "states:StartExecution",
+                           "Resource": failover_arn}]
+
+
+def test_state_machines_replace_routes_only_in_managed_tables():
+    st = stack(3)
+    doc = st.resources("AWS::IAM::ManagedPolicy")["RouteSwitchPolicy"]["Properties"]["PolicyDocument"]
+    mutating = [s for s in doc["Statement"] if any(not a.startswith(("ec2:Describe", "logs:", "xray:"))
+                                                   for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))]
+    assert len(mutating) == 1
+    stmt = mutating[0]
+    assert stmt["Action"] == "ec2:ReplaceRoute"
+    assert stmt["Resource"] == "arn:aws:ec2:us-east-1:123456789012:route-table/*"
+    assert stmt["Condition"]["StringEquals"]["ec2:ResourceTag/nat-watchdog:az"] == AZS[:3]
+    assert stmt["Condition"]["StringEquals"]["ec2:Vpc"].endswith(":vpc/vpc-0123")
+    for sm in st.resources("AWS::Serverless::StateMachine").values():
+        assert sm["Properties"]["Policies"] == [st.ref("RouteSwitchPolicy")]
+
+
+def test_asl_placeholders_are_the_definition_substitutions():
+    st = stack(2, FallbackNatGatewayId="nat-0fallback")
+    for logical, sm in st.resources("AWS::Serverless::StateMachine").items():
+        props = sm["Properties"]
+        asl = (INFRA / props["DefinitionUri"]).read_text()
+        assert (INFRA / props["DefinitionUri"]).parent == STATEMACHINES_DIR
+        placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", asl))
+        assert placeholders == set(props.get("DefinitionSubstitutions", {})), logical
+        resources = set(re.findall(r'"Resource": "([^"]+)"', asl))
+        assert resources and all(r.startswith("arn:aws:states:::aws-sdk:ec2:") for r in resources), resources
+
+
+def test_step_functions_endpoint_is_optional():
+    with_ep = stack(2).resources()
+    assert with_ep["StepFunctionsEndpoint"]["Properties"]["PrivateDnsEnabled"] is True
+    assert with_ep["StepFunctionsEndpoint"]["Properties"]["ServiceName"] == "com.amazonaws.us-east-1.states"
+    ingress = with_ep["EndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert [(r["FromPort"], r.get("SourceSecurityGroupId")) for r in ingress] == [(443, st_sg())]
+    without = stack(2, CreateStepFunctionsEndpoint="false").resources()
+    assert "StepFunctionsEndpoint" not in without and "EndpointSecurityGroup" not in without
+    assert "CheckerSecurityGroup" in without
+
+
+def st_sg() -> str:
+    return stack(2).ref("CheckerSecurityGroup")
+
+
+def test_checker_security_group_has_no_ingress():
+    sg = stack(2).resources()["CheckerSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in sg
+    assert {r["FromPort"] for r in sg["SecurityGroupEgress"]} == {80, 443}
+
+
+@pytest.mark.parametrize("n", [2, 3, 6])
+def test_dashboard_body_is_accepted_by_put_dashboard(moto, n):
+    st = stack(n)
+    props = st.resources("AWS::CloudWatch::Dashboard")["Dashboard"]["Properties"]
+    body = props["DashboardBody"]
+    widgets = json.loads(body)["widgets"]
+    assert len(widgets) == 3 + 5 * n
+    titles = [w["properties"].get("title", "") for w in widgets]
+    for az in AZS[:n]:
+        for what in ("probe success %", "probe latency (ms)", "failures by cause", "verdict and failovers"):
+            assert f"{az} {what}" in titles
+    namespace = st.params["MetricsNamespace"]
+    used = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]
+            if isinstance(m[0], str) and m[0] == namespace}
+    assert used <= contract_metric_names(), used - contract_metric_names()
+    for w in widgets:
+        if w["type"] == "metric":
+            for m in w["properties"]["metrics"]:
+                if m[0] == "AWS/States":
+                    assert m[3] in (st.ref("FailoverStateMachine"), st.ref("FallbackStateMachine"))
+
+    cw = moto.session().client("cloudwatch")
+    answer = cw.put_dashboard(DashboardName=props["DashboardName"], DashboardBody=body)
+    assert answer.get("DashboardValidationMessages", []) == []
+    assert json.loads(cw.get_dashboard(DashboardName=props["DashboardName"])["DashboardBody"]) == json.loads(body)
+
+
+def test_alarms_cover_the_runbook_and_are_accepted_by_put_metric_alarm(moto):
+    st = stack(3, AlarmTopicArn="arn:aws:sns:us-east-1:123456789012:oncall")
+    all_alarms = alarms(st)
+    kinds = {name.split(".")[-1] for name in all_alarms}
+    assert kinds == {"ConnectivityDegradedAlarm", "FailoverTriggeredAlarm", "FailoverTriggerFailedAlarm",
+                     "CheckerSilentAlarm", "CheckerErrorsAlarm", "CheckerThrottlesAlarm",
+                     "FailoverExecutionFailedAlarm", "FallbackExecutionFailedAlarm"}
+    assert len(all_alarms) == 2 + 6 * 3
+    names = contract_metric_names()
+    cw = moto.session().client("cloudwatch")
+    for logical, props in all_alarms.items():
+        assert len(props["AlarmDescription"]) <= 1024, logical
+        assert re.search(r"[Ff]irst check|Act now", props["AlarmDescription"]), logical
+        assert props["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:oncall"], logical
+        for metric in [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]:
+            if metric.get("Namespace") == st.params["MetricsNamespace"]:
+                assert metric["MetricName"] in names, (logical, metric["MetricName"])
+        cw.put_metric_alarm(**props)
+    described = cw.describe_alarms(AlarmNamePrefix=st.name)["MetricAlarms"]
+    assert {a["AlarmName"] for a in described} == {p["AlarmName"] for p in all_alarms.values()}
+
+    by_kind = {name.split(".")[-1]: props for name, props in all_alarms.items() if name.startswith("Checker1.")}
+    degraded = by_kind["ConnectivityDegradedAlarm"]
+    assert (degraded["DatapointsToAlarm"], degraded["EvaluationPeriods"]) == (3, 6)
+    assert {m["MetricStat"]["Period"] for m in degraded["Metrics"] if "MetricStat" in m} == {10}
+    silent = by_kind["CheckerSilentAlarm"]
+    assert silent["MetricName"] == "Heartbeat" and silent["TreatMissingData"] == "breaching"
+
+
+def test_alarms_without_topic_have_no_actions():
+    for logical, props in alarms(stack(2)).items():
+        assert "AlarmActions" not in props and "OKActions" not in props, logical
+
+
+def test_every_checkov_skip_is_justified():
+    for path in (INFRA / "template.yaml", INFRA / "checker.yaml"):
+        st = Stack(path, {"VpcId": "vpc-1", "PrivateSubnetIds": SUBNETS[:2], "AvailabilityZones": AZS[:2],
+                          **({} if path.name == "template.yaml" else {
+                              "SubnetId": "subnet-1", "AvailabilityZone": "x", "SecurityGroupId": "sg-1",
+                              "FailoverStateMachineArn": "arn", "CheckUrls": "", "CheckInterval": 1,
+                              "RequestTimeout": 1, "UnhealthyThreshold": 1, "HealthyThreshold": 1, "Quorum": 1,
+                              "MetricsNamespace": "N", "LogRetentionDays": 1, "TimeoutSeconds": 80,
+                              "ReservedConcurrency": 2, "AlarmTopicArn": "", "AlarmNamePrefix": "p"})})
+        for logical, res in st.template["Resources"].items():
+            for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                assert len(skip.get("comment", "")) > 40, (path.name, logical, skip)
