@@ -10,7 +10,7 @@ CARGO    ?= cargo
 BIN_DEBUG   := target/debug/connectivity-checker
 BIN_RELEASE := target/release/connectivity-checker
 
-.PHONY: help deps venv venv-iac build release test rust-test demo lint bench lab clean
+.PHONY: help deps venv venv-iac build build-bin release test rust-test demo bench-footprint clean
 
 help:
 	@echo "make demo   - the checker on emulated AWS: outage -> detection -> Failover execution -> routes moved"
@@ -42,11 +42,22 @@ $(VENV_IAC)/.installed: requirements-iac.txt
 build:
 	$(CARGO) build --workspace --all-targets --locked
 
+build-bin:
+	$(CARGO) build --locked -p connectivity-checker
+
 release:
 	$(CARGO) build --release --locked -p connectivity-checker
 
 rust-test: build venv
 	MOTO_SERVER_BIN=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
+
+# The main job on emulated AWS: outage -> detection -> Failover execution -> routes moved.
+demo: deps venv build-bin
+	$(VENV)/bin/python tests/demo/demo.py --checker $(BIN_DEBUG)
+
+# Peak RSS and CPU of the release CLI over 60 s with 3 targets, binary sizes -> docs/bench/footprint.md
+bench-footprint: venv release
+	$(VENV)/bin/python tests/bench/footprint.py --binary $(BIN_RELEASE)
 
 -include infra/infra.mk
 -include tests/lab/lab.mk
