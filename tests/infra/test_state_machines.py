@@ -117,7 +117,25 @@ def test_failover_without_standby_or_fallback_fails_loudly(env):
     result = run_execution(env["sfn"], env["arns"]["failover"], {"availabilityZone": "us-east-1c"})
 
     assert result["status"] == "FAILED"
+    assert result.get("error") == "SomeRouteTablesFailed"
     assert targets(env) == before
+
+
+def test_failover_all_azs_still_moves_the_healthy_ones_when_one_az_cannot(env):
+    """One misconfigured AZ must not stop the Failover of the others; the execution still fails."""
+    vpc = env["vpc"]
+    env["ec2"].delete_tags(Resources=[vpc["us-east-1c"]["standby_nat_gateway_id"]],
+                           Tags=[{"Key": "nat-watchdog:standby-for"}])
+    before = targets(env)
+
+    result = run_execution(env["sfn"], env["arns"]["failover"], {})
+
+    assert result["status"] == "FAILED"
+    assert result.get("error") == "SomeRouteTablesFailed"
+    report = {r["routeTableId"]: r for r in json.loads(result["cause"])}
+    for rtb in vpc["us-east-1c"]["route_table_ids"]:
+        assert report[rtb]["action"] == "error" and report[rtb]["error"] == "NoStandbyNatGateway"
+    assert targets(env) == {**before, **expected_on_standby(vpc, ["us-east-1a", "us-east-1b"])}
 
 
 @pytest.mark.parametrize("payload", [{"availabilityZone": "us-west-2a"}, {"availabilityZone": ""}])
