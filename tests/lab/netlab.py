@@ -2,13 +2,18 @@
 namespaces joined by veth pairs, plus the emulated Step Functions endpoint reachable from the private
 subnet without crossing the NAT.
 
-    private (checker) ──veth── nat (ip_forward, MASQUERADE) ──veth── inet (targets, DNS)
+    private (checker) ──veth── nat (ip_forward, MASQUERADE; lab DNS) ──veth── inet (targets)
         └──veth── root namespace: relay ──► moto on 127.0.0.1   (the Step Functions VPC endpoint)
+
+The lab resolver (dnsmasq) listens on the NAT host's LAN address: like the VPC resolver it is reached
+without crossing the NAT's forwarding path, so a NAT failure shows as connect failures, not DNS
+failures, and "DNS down" is its own fault (queries to it dropped on the NAT host).
 
 Every address is in 198.18.0.0/15 (RFC 2544 benchmarking). Every namespace is called
 nwd-<run id>-<role>, every interface nwd<run id><n>, so two labs (the smoke test and a bench) never
-meet. Faults are injected on the nat namespace only: a filter chain NWDFAULT hooked first into
-FORWARD, the MASQUERADE rule, the uplink, or a REDIRECT to a userspace delay proxy.
+meet. Faults are injected on the nat namespace only: filter chains NWDFAULT (hooked first into
+FORWARD) and NWDFAULTIN (INPUT, for DNS), the MASQUERADE rule, the uplink, or a REDIRECT to a
+userspace delay proxy.
 
 Cleanup: Lab.close() (also registered with atexit; callers install signal handlers through
 install_signal_handlers()) stops every process it started by its process-group id, deletes its
@@ -45,7 +50,6 @@ NETNS_ETC = Path("/etc/netns")
 # Addressing (all inside our own namespaces, except the root-side end of the endpoint link).
 LAN_NET, PRIV_IP, NAT_LAN_IP = "198.18.10.0/24", "198.18.10.10", "198.18.10.1"
 WAN_NET, NAT_WAN_IP, INET_GW_IP = "198.18.100.0/24", "198.18.100.2", "198.18.100.1"
-DNS_IP = "198.19.0.53"
 DOMAIN = "nwd.test"  # RFC 6761 reserved name; served only by the lab's dnsmasq
 
 
@@ -305,7 +309,6 @@ class Lab:
         run(["ip", "-n", self.inet, "addr", "add", f"{INET_GW_IP}/24", "dev", i0])
         for t in TARGETS:
             run(["ip", "-n", self.inet, "addr", "add", f"{t.ip}/32", "dev", "lo"])
-        run(["ip", "-n", self.inet, "addr", "add", f"{DNS_IP}/32", "dev", "lo"])
         for ns, dev in ((self.priv, p0), (self.nat, n0), (self.nat, n1), (self.inet, i0)):
             run(["ip", "-n", ns, "link", "set", dev, "up"])
         run(["ip", "-n", self.priv, "route", "add", "default", "via", NAT_LAN_IP])
@@ -320,19 +323,17 @@ class Lab:
         run(["ip", "addr", "add", f"{self.vpce_root_ip}/30", "dev", r0])
         run(["ip", "-n", self.priv, "link", "set", p1, "up"])
         run(["ip", "link", "set", r0, "up"])
-        # Names: the private subnet resolves targets through the lab DNS (across the NAT, as a
-        # resolver outside the VPC would be); the endpoint name is local, as a private zone is.
-        hosts_priv = NETNS_ETC / self.priv
-        hosts_priv.mkdir(parents=True, exist_ok=True)
-        (hosts_priv / "hosts").write_text(f"127.0.0.1 localhost\n{self.vpce_root_ip} states.vpce.{DOMAIN}\n")
-        (hosts_priv / "resolv.conf").write_text(f"nameserver {DNS_IP}\n")
-        hosts_inet = NETNS_ETC / self.inet
-        hosts_inet.mkdir(parents=True, exist_ok=True)
-        (hosts_inet / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{t.ip} {t.fqdn}\n" for t in TARGETS))
-        (hosts_inet / "resolv.conf").write_text("nameserver 127.0.0.1\n")
-        hosts_nat = NETNS_ETC / self.nat
-        hosts_nat.mkdir(parents=True, exist_ok=True)
-        (hosts_nat / "resolv.conf").write_text(f"nameserver {DNS_IP}\n")
+        # Names: the private subnet resolves the targets through the lab DNS on the NAT host's LAN
+        # side (which serves the nat namespace's hosts file); the endpoint name is in the private
+        # namespace's own hosts file, as a private hosted zone would answer it.
+        etc_priv = NETNS_ETC / self.priv
+        etc_priv.mkdir(parents=True, exist_ok=True)
+        (etc_priv / "hosts").write_text(f"127.0.0.1 localhost\n{self.vpce_root_ip} states.vpce.{DOMAIN}\n")
+        (etc_priv / "resolv.conf").write_text(f"nameserver {NAT_LAN_IP}\n")
+        etc_nat = NETNS_ETC / self.nat
+        etc_nat.mkdir(parents=True, exist_ok=True)
+        (etc_nat / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{t.ip} {t.fqdn}\n" for t in TARGETS))
+        (etc_nat / "resolv.conf").write_text("nameserver 127.0.0.1\n")
 
     def _alloc_vpce(self) -> None:
         """A /30 from 198.19.252.0/22 not used by any other interface of the root namespace."""
@@ -352,7 +353,7 @@ class Lab:
 
     def nat_rules_base(self) -> None:
         rules = (
-            "*filter\n:NWDFAULT - [0:0]\n-A FORWARD -j NWDFAULT\nCOMMIT\n"
+            "*filter\n:NWDFAULT - [0:0]\n:NWDFAULTIN - [0:0]\n-A FORWARD -j NWDFAULT\n-A INPUT -j NWDFAULTIN\nCOMMIT\n"
             f"*nat\n-A POSTROUTING -o {self.wan_if_nat} -j MASQUERADE\nCOMMIT\n"
         )
         run(self.exec_in(self.nat, "iptables-restore", "--noflush"), input=rules)
@@ -388,8 +389,8 @@ class Lab:
                 cmd += ["--cert", str(self._leaf["cert"]), "--key", str(self._leaf["key"])]
             self.spawn(f"target-{t.name}", cmd, log=self.out_dir / f"target-{t.name}.log")
         self.spawn("dnsmasq", self.exec_in(
-            self.inet, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-            f"--addn-hosts={NETNS_ETC / self.inet / 'hosts'}", f"--listen-address={DNS_IP}", "--bind-interfaces",
+            self.nat, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            f"--addn-hosts={NETNS_ETC / self.nat / 'hosts'}", f"--listen-address={NAT_LAN_IP}", "--bind-interfaces",
             "--local-ttl=0", "--no-negcache", f"--pid-file={self.state_dir / 'dnsmasq.pid'}", "--user=nobody",
             "--log-facility=-"), log=self.out_dir / "dnsmasq.log")
         self.spawn("delay-proxy", self.exec_in(self.nat, py, servers, "delayproxy", "--port", str(PROXY_PORT)),
@@ -456,8 +457,8 @@ class Lab:
         return {"forwarded": first_pkts(fwd, "NWDFAULT"), "masqueraded": first_pkts(out, "MASQUERADE")}
 
     # ---- faults (all on the nat namespace; inject() returns the instant taken right before the command)
-    def _fault_chain(self, rules: list[str]) -> float:
-        text = "*filter\n" + "".join(f"-A NWDFAULT {r}\n" for r in rules) + "COMMIT\n"
+    def _fault_chain(self, rules: list[str], chain: str = "NWDFAULT") -> float:
+        text = "*filter\n" + "".join(f"-A {chain} {r}\n" for r in rules) + "COMMIT\n"
         cmd = self.exec_in(self.nat, "iptables-restore", "--noflush")
         t = time.time()
         run(cmd, input=text)
@@ -473,7 +474,7 @@ class Lab:
         if mode == "reject":
             return self._fault_chain(["-p tcp -j REJECT --reject-with tcp-reset"])
         if mode == "dns_down":
-            return self._fault_chain(["-p udp --dport 53 -j DROP", "-p tcp --dport 53 -j DROP"])
+            return self._fault_chain(["-p udp --dport 53 -j DROP", "-p tcp --dport 53 -j DROP"], chain="NWDFAULTIN")
         if mode in ("loss5", "loss20"):
             p = 0.05 if mode == "loss5" else 0.20
             return self._fault_chain([f"-m statistic --mode random --probability {p} -j DROP"])
@@ -550,7 +551,8 @@ class Lab:
             t = time.time()
             run(cmd)
             return t
-        cmd = self.exec_in(self.nat, "iptables", "-F", "NWDFAULT")
+        chain = "NWDFAULTIN" if mode == "dns_down" else "NWDFAULT"
+        cmd = self.exec_in(self.nat, "iptables", "-F", chain)
         t = time.time()
         run(cmd)
         return t

@@ -1,0 +1,48 @@
+# Failure-injection lab (tests/lab/): included by the root Makefile. Needs root; skips otherwise.
+#   make lab          a short narrated run: healthy -> blackhole -> healed (LAB_MODE=..., LAB_HOLD=1)
+#   make lab-smoke    one healthy period + one hard failure with the debug binary (part of `make test`)
+#   make lab-selftest the lab itself without the checker (every fault observable, clean teardown)
+#   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable)
+#   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
+#   make lab-clean    remove labs left behind by a killed run
+LAB_PY      = $(VENV)/bin/python
+LAB_DIR     = tests/lab
+LAB_MODE   ?= blackhole
+LAB_HOLD   ?= 0
+BENCH_TRIALS   ?= 20
+BENCH_SOAK_MIN ?= 10
+BENCH_EXPOSURE ?= 30
+BENCH_CONFIGS  ?= default,alternat,python
+BENCH_MODES    ?= all
+BENCH_OUT      ?= out/bench
+BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
+                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --out $(BENCH_OUT)
+
+.PHONY: lab lab-smoke lab-selftest lab-clean bench bench-bg bench-report
+
+lab: deps venv release
+	$(LAB_PY) $(LAB_DIR)/demo.py --binary $(BIN_RELEASE) --mode $(LAB_MODE) $(if $(filter 1,$(LAB_HOLD)),--hold)
+
+lab-smoke: deps venv build
+	$(LAB_PY) $(LAB_DIR)/smoke.py $(BIN_DEBUG)
+
+lab-selftest: deps venv
+	$(LAB_PY) $(LAB_DIR)/selftest.py
+
+lab-clean:
+	$(LAB_PY) $(LAB_DIR)/bench.py gc
+
+bench: deps venv release
+	$(LAB_PY) $(LAB_DIR)/bench.py run --binary $(BIN_RELEASE) $(BENCH_ARGS)
+
+bench-bg: deps venv release
+	@mkdir -p $(BENCH_OUT)
+	setsid nohup $(LAB_PY) $(LAB_DIR)/bench.py run --binary $(BIN_RELEASE) $(BENCH_ARGS) \
+	  >>$(BENCH_OUT)/bench.log 2>&1 </dev/null & echo $$! >$(BENCH_OUT)/bench.pid
+	@echo "bench running in the background (pid $$(cat $(BENCH_OUT)/bench.pid)); tail -f $(BENCH_OUT)/bench.log"
+	@echo "stop: kill -TERM $$(cat $(BENCH_OUT)/bench.pid)   resume: the same make command"
+
+bench-report: venv
+	$(LAB_PY) $(LAB_DIR)/bench.py report --out $(BENCH_OUT)
+
+EXTRA_TESTS += lab-smoke

@@ -1,0 +1,342 @@
+"""BENCHMARKS.md and the outage timeline PNG from a bench's results.jsonl (never drawn by hand)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+from checker import CONFIGS, LogState, parse_ts
+from netlab import REPO, TARGETS
+from rig import BENIGN_MODES, MODE_LABELS, OUTAGE_MODES, SOAK_MODES
+
+MD_PATH = REPO / "BENCHMARKS.md"
+PNG_REL = "docs/bench/outage-timeline.png"
+HARD = ["blackhole", "reject", "uplink_down", "masq_removed"]
+
+
+def pct(xs: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p99 of fewer than 100 samples is the maximum)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def f(x: float | None, unit: str = "s", nd: int = 2) -> str:
+    return "–" if x is None else f"{x:.{nd}f}{unit}"
+
+
+def load(out: Path) -> tuple[list[dict], dict]:
+    from bench import load_results
+    recs = load_results(out / "results.jsonl")
+    meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").exists() else {}
+    return recs, meta
+
+
+def _cfgs(recs: list[dict], meta: dict) -> list[str]:
+    seen = {r["config"] for r in recs}
+    return [c for c in CONFIGS if c in seen]
+
+
+def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
+    lines = ["### Detection: fault injected → Failover execution started in moto", "",
+             "median / p99 in seconds (n trials; a miss is a trial with no execution within the cap: "
+             "threshold × interval + timeout + interval + 10 s)", "",
+             "| failure (injected on the NAT host) | " + " | ".join(CONFIGS[c][0].split(" (")[0] for c in configs) + " |",
+             "|---|" + "---|" * len(configs)]
+    for m in OUTAGE_MODES:
+        cells = []
+        any_rows = False
+        for c in configs:
+            rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == m and r["config"] == c]
+            if not rs:
+                cells.append("–")
+                continue
+            any_rows = True
+            d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
+            miss = len(rs) - len(d)
+            cell = f"{f(statistics.median(d) if d else None, '')} / {f(pct(d, 99), '')} (n={len(rs)}"
+            cell += f", **{miss} missed**)" if miss else ")"
+            cells.append(cell)
+        if any_rows:
+            lines.append(f"| {MODE_LABELS[m]} | " + " | ".join(cells) + " |")
+    lines += ["", "### Detail per configuration", "",
+              "| failure | config | n | detected | detection median | p99 | max | verdict→unhealthy median | "
+              "recovery median | recovery p99 | probe failure causes during the fault |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in OUTAGE_MODES:
+        for c in configs:
+            rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == m and r["config"] == c]
+            if not rs:
+                continue
+            d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
+            v = [r["verdict_unhealthy_s"] for r in rs if r.get("verdict_unhealthy_s") is not None]
+            rec = [r["recovery_s"] for r in rs if r.get("recovery_s") is not None]
+            causes: dict[str, int] = {}
+            for r in rs:
+                for k, n in (r.get("causes_during") or {}).items():
+                    causes[k] = causes.get(k, 0) + n
+            tot = sum(causes.values()) or 1
+            cs = ", ".join(f"{k} {100 * n / tot:.0f}%" for k, n in sorted(causes.items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} | {len(d)} | {f(statistics.median(d) if d else None)} | "
+                         f"{f(pct(d, 99))} | {f(max(d) if d else None)} | {f(statistics.median(v) if v else None)} | "
+                         f"{f(statistics.median(rec) if rec else None)} | {f(pct(rec, 99))} | {cs or '–'} |")
+    return lines
+
+
+def benign_table(recs: list[dict], configs: list[str]) -> list[str]:
+    lines = ["### Faults that must not cause a failover", "",
+             "| condition | config | trials × seconds held | false failovers | unhealthy verdicts | bad rounds | "
+             "probe failures during the fault |",
+             "|---|---|---|---|---|---|---|"]
+    for m in BENIGN_MODES:
+        for c in configs:
+            rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == m and r["config"] == c]
+            if not rs:
+                continue
+            held = statistics.median([r["t_heal"] - r["t_inject"] for r in rs if r.get("t_heal") and r.get("t_inject")] or [0])
+            ff = sum(r["executions"] for r in rs)
+            uv = sum(r.get("unhealthy_verdicts", 0) for r in rs)
+            bad = sum(r.get("bad_rounds", 0) for r in rs)
+            pf = sum(r.get("probe_failures_during", 0) for r in rs)
+            pn = sum(r.get("probes_during", 0) for r in rs) or 1
+            lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} × {held:.0f} | {'**%d**' % ff if ff else 0} | {uv} | {bad} | "
+                         f"{100 * pf / pn:.1f}% |")
+    return lines
+
+
+def soak_table(recs: list[dict], configs: list[str]) -> list[str]:
+    lines = ["### Soaks: false failovers, memory and CPU", "",
+             "| soak | config | minutes | rounds | bad rounds | unhealthy verdicts | false failovers | "
+             "probe failures | peak RSS | CPU seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m in SOAK_MODES:
+        for c in configs:
+            for r in [r for r in recs if r.get("kind") == "soak" and r["mode"] == m and r["config"] == c]:
+                res = r.get("resources") or {}
+                minutes = (r["t_heal"] - r["t_inject"]) / 60 if r.get("t_heal") and r.get("t_inject") else 0
+                pn = r.get("probes_during", 0) or 1
+                uv = r.get("unhealthy_verdicts", 0)
+                lines.append(f"| {MODE_LABELS[m]} | {c} | {minutes:.1f} | {r.get('rounds', 0)} | {r.get('bad_rounds', 0)} | "
+                             f"{uv} | {'**%d**' % r['executions'] if r['executions'] else 0} | "
+                             f"{100 * r.get('probe_failures_during', 0) / pn:.1f}% | "
+                             f"{res.get('maxrss_kb', 0) / 1024:.1f} MiB | {res.get('cpu_s', 0):.2f} |")
+    return lines
+
+
+def goals(recs: list[dict]) -> list[str]:
+    d = [r["detection_s"] for r in recs if r.get("kind") == "trial" and r["config"] == "default"
+         and r["mode"] in HARD and r.get("detection_s") is not None]
+    miss = sum(1 for r in recs if r.get("kind") == "trial" and r["config"] == "default" and r["mode"] in HARD
+               and r.get("detection_s") is None)
+    soak5 = [r for r in recs if r.get("kind") == "soak" and r["mode"] == "soak5" and r["config"] == "default"]
+    rss = [r["resources"]["maxrss_kb"] / 1024 for r in recs if r["config"] == "default" and r.get("resources")]
+    out = ["### Goals (default configuration)", "", "| goal | measured | met |", "|---|---|---|"]
+    if d:
+        med, p99 = statistics.median(d), pct(d, 99)
+        out.append(f"| hard failures: detection median ≤ 2 s | {med:.2f} s (n={len(d)}, {miss} missed) | {'yes' if med <= 2 and not miss else '**no**'} |")
+        out.append(f"| hard failures: detection p99 ≤ 3 s | {p99:.2f} s | {'yes' if p99 <= 3 and not miss else '**no**'} |")
+    if soak5:
+        ff = sum(r["executions"] for r in soak5)
+        mins = sum((r["t_heal"] - r["t_inject"]) / 60 for r in soak5)
+        out.append(f"| 0 false failovers in the 5% loss + one target down soak | {ff} in {mins:.0f} min | {'yes' if ff == 0 else '**no**'} |")
+    if rss:
+        out.append(f"| peak RSS ≤ 32 MB | {max(rss):.1f} MiB (largest of {len(rss)} runs) | {'yes' if max(rss) * 1.048576 <= 32 else '**no**'} |")
+    return out
+
+
+def notes(recs: list[dict]) -> list[str]:
+    seen: dict[str, list[str]] = {}
+    for r in recs:
+        for n in r.get("notes", []):
+            key = n.split(":")[0][:80]
+            seen.setdefault(key, []).append(f"{r['mode']}#{r['trial']}/{r['config']}: {n}")
+    if not seen:
+        return ["No checker misbehaviour was recorded (exit codes, stderr JSON, EMF shape, one execution per incident)."]
+    out = ["Recorded by the harness (exit codes, stderr JSON, EMF shape, executions per incident):", ""]
+    for key, items in seen.items():
+        out.append(f"- {len(items)}× {items[0][:300]}")
+    return out
+
+
+def pick_timeline(recs: list[dict]) -> dict | None:
+    rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == "blackhole" and r["config"] == "default"
+          and r.get("detection_s") is not None and Path(r["log"]).exists()]
+    if not rs:
+        rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] in OUTAGE_MODES and r.get("detection_s") is not None
+              and Path(r["log"]).exists()]
+    if not rs:
+        return None
+    med = statistics.median([r["detection_s"] for r in rs])
+    return min(rs, key=lambda r: abs(r["detection_s"] - med))
+
+
+CAUSE_COLORS = {"connect_timeout": "#d62728", "timeout": "#ff7f0e", "dns": "#9467bd", "connect_refused": "#8c564b",
+                "tls": "#e377c2", "http_status": "#bcbd22", "other": "#7f7f7f"}
+
+
+def draw_timeline(r: dict, png: Path) -> None:
+    """Probe outcomes per target around one outage. When the outage was held long (the slowest
+    configuration of the trial was still detecting), the quiet middle is cut out: two panels, one
+    around the injection and one around the heal, on the same scale."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    st = LogState()
+    st.feed(Path(r["log"]))
+    t0 = r["t_inject"]
+    heal = r["t_heal"] - t0
+    exec_x = r["exec_start"] - t0
+    down = next((e for e in st.verdicts() if e.get("to") == "unhealthy"), None)
+    up = next((e for e in st.verdicts() if e.get("to") == "healthy" and e["_t"] >= r["t_heal"]), None)
+    end = (up["_t"] - t0 + 1.5) if up else heal + 3
+    if heal - exec_x > 8:
+        spans = [(-2.0, exec_x + 3.0), (heal - 2.0, end)]
+    else:
+        spans = [(-2.0, end)]
+    widths = [b - a for a, b in spans]
+    urls = [t.url for t in TARGETS]
+    fig, axes = plt.subplots(1, len(spans), figsize=(14, 5.2), dpi=110, sharey=True,
+                             gridspec_kw={"width_ratios": widths, "wspace": 0.04})
+    axes = list(axes) if len(spans) > 1 else [axes]
+    marks = [(0, "fault injected", "black", "--"), (heal, "fault healed", "#1f77b4", "--")]
+    if down:
+        marks.append((down["_t"] - t0, "verdict → unhealthy", "#ff7f0e", "-"))
+    marks.append((exec_x, "Failover execution started (moto)", "#d62728", "-"))
+    if up:
+        marks.append((up["_t"] - t0, "verdict → healthy", "#2ca02c", "-"))
+    marks.sort(key=lambda m: m[0])
+    used = set()
+    probes = []
+    for e in st.of("probe"):
+        try:
+            probes.append((parse_ts(e["started_at"]) - t0, e))
+        except (KeyError, ValueError, TypeError):
+            continue
+    for ax, (xmin, xmax) in zip(axes, spans):
+        ax.axvspan(max(0, xmin), min(heal, xmax), color="#fde0dd", zorder=0)
+        for s, e in probes:
+            if s < xmin - 1 or s > xmax:
+                continue
+            y = len(urls) - urls.index(e.get("target")) if e.get("target") in urls else 0
+            y += 0.14 if int(e.get("round") or 0) % 2 else -0.14  # overlapping rounds stay apart
+            width = max(float(e.get("latency_ms") or 0) / 1000, 0.0)
+            if e.get("ok"):
+                color = "#2ca02c"
+            else:
+                color = CAUSE_COLORS.get(e.get("cause"), "#7f7f7f")
+                used.add(e.get("cause"))
+            ax.plot([s, s + width], [y, y], color=color, lw=2.2, solid_capstyle="butt", zorder=2)
+            ax.plot([s], [y], marker="|" if e.get("ok") else "x", ms=7, mew=1.6, color=color, zorder=3)
+        for e in st.of("round"):
+            s = e["_t"] - t0
+            if xmin <= s <= xmax:
+                ax.plot([s], [0], marker="s", ms=5, color="#2ca02c" if e.get("good") else "#d62728", zorder=3)
+        inside = [m for m in marks if xmin <= m[0] <= xmax]
+        for i, (x, label, color, ls) in enumerate(inside):
+            ax.axvline(x, color=color, ls=ls, lw=1.6, zorder=4)
+            right = x > xmin + 0.6 * (xmax - xmin)
+            ax.text(x, len(urls) + 0.5 + 0.36 * (i % 3), f" {label} {x:+.2f} s ", color=color, fontsize=8.5,
+                    va="bottom", ha="right" if right else "left", zorder=5,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.85))
+        ax.set_xlim(xmin, xmax)
+        ax.set_ylim(-0.6, len(urls) + 1.75)
+        ax.grid(axis="x", color="#dddddd", zorder=1)
+    axes[0].set_yticks(range(0, len(urls) + 1))
+    axes[0].set_yticklabels(["rounds (good/bad)"] + list(reversed(urls)), fontsize=9)
+    if len(axes) > 1:
+        axes[0].spines["right"].set_linestyle((0, (4, 4)))
+        axes[1].spines["left"].set_linestyle((0, (4, 4)))
+        axes[1].tick_params(left=False)
+        fig.text(0.5, 0.015, f"seconds since the fault was injected on the NAT host "
+                 f"(axis cut between {spans[0][1]:.0f} s and {spans[1][0]:.0f} s: the fault was held until every "
+                 f"configuration of the trial had detected it)", ha="center", fontsize=9.5)
+    else:
+        axes[0].set_xlabel("seconds since the fault was injected on the NAT host")
+    cfg = CONFIGS[r["config"]][0]
+    fig.suptitle(f"{MODE_LABELS[r['mode']]} — {cfg}\n"
+                 f"detection (execution start − injection) {r['detection_s']:.2f} s, "
+                 f"recovery (heal → verdict healthy) {f(r.get('recovery_s'))}", fontsize=10.5)
+    handles = [Line2D([], [], color="#2ca02c", marker="|", lw=2.2, label="probe ok (line = latency)")]
+    handles += [Line2D([], [], color=CAUSE_COLORS.get(c, "#7f7f7f"), marker="x", lw=2.2, label=f"probe failed: {c}")
+                for c in sorted(used, key=str)]
+    handles += [Line2D([], [], color="#2ca02c", marker="s", lw=0, label="round good"),
+                Line2D([], [], color="#d62728", marker="s", lw=0, label="round bad"),
+                Patch(color="#fde0dd", label="fault active")]
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, framealpha=0.9)
+    fig.subplots_adjust(left=0.185, right=0.845, top=0.86, bottom=0.12)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
+
+
+def write_report(out: Path) -> tuple[Path, Path]:
+    recs, meta = load(out)
+    configs = _cfgs(recs, meta)
+    m = meta.get("machine", {})
+    png = REPO / PNG_REL
+    pick = pick_timeline(recs)
+    if pick:
+        draw_timeline(pick, png)
+    n_trials = {r["trial"] for r in recs if r.get("kind") == "trial"}
+    lines = [
+        "# Benchmarks: failure detection on a real NAT path",
+        "",
+        "Generated by `make bench` (tests/lab/bench.py → tests/lab/report.py); do not edit by hand.",
+        "",
+        f"- **Date**: {meta.get('started', '?')} (rendered {time.strftime('%Y-%m-%d %H:%M %Z')})",
+        f"- **Machine**: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('mem_gib', '?')} GiB, "
+        f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}",
+        f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')})",
+        f"- **Reproduce** (root): `{meta.get('command', 'make bench')}` — results land in out/bench/results.jsonl; "
+        "the run resumes where it stopped; `make bench-report` re-renders this page",
+        f"- **Size of this run**: {len(n_trials)} trial(s) per failure mode, soak {meta.get('soak_min', '?')} min, "
+        f"non-outage faults held {meta.get('exposure_s', '?')} s per trial",
+        "",
+        "## The lab",
+        "",
+        "Network namespaces joined by veth pairs (tests/lab/netlab.py): `private` (the checker) ─ `nat` "
+        "(ip_forward + iptables MASQUERADE; also the lab DNS resolver on its LAN side, standing for the VPC "
+        "resolver, which a NAT failure does not take down) ─ `inet` with three target hosts: two HTTP and one "
+        "HTTPS whose certificate comes from a lab CA made at start and trusted through `EXTRA_CA_CERTS` "
+        "(verification stays on). Addresses from 198.18.0.0/15 only. moto (Step Functions execution on, the "
+        "real Failover definition from infra/statemachines acting on an emulated VPC) is reached from "
+        "`private` over its own veth, never through the NAT, as the Step Functions VPC endpoint is. The "
+        "checker is the release CLI run in `private` with `--duration`, JSON logs at debug level.",
+        "",
+        "Each trial starts one checker per configuration at once (fresh Failover state machine each, so the "
+        "per-minute execution names never collide), waits for a good round plus a random phase in "
+        "[0, largest interval), injects the fault on the NAT host at a recorded instant (`time.time()` right "
+        "before the command), and takes **detection = moto execution `startDate` − injection instant**. "
+        "Outage faults are healed once every checker has started its execution (or missed its cap); "
+        "**recovery = heal instant → `verdict_changed` to healthy** in the checker's log. Non-outage faults "
+        "are held a fixed time; any execution then is a false failover. Peak RSS and CPU seconds come from "
+        "`/usr/bin/time` around the checker.",
+        "",
+        "Configurations: " + "; ".join(f"**{c}** = {CONFIGS[c][0]}" for c in configs) + ". "
+        "The anchors keep our `HEALTHY_THRESHOLD=3` for recovery (neither publishes a rise threshold).",
+        "",
+        "## Results",
+        "",
+    ]
+    lines += goals(recs) + [""]
+    lines += detection_tables(recs, configs) + [""]
+    lines += benign_table(recs, configs) + [""]
+    lines += soak_table(recs, configs) + [""]
+    if pick:
+        lines += ["## One outage, probe by probe", "",
+                  f"![timeline]({PNG_REL})", "",
+                  f"{MODE_LABELS[pick['mode']]}, trial {pick['trial']}, configuration {pick['config']} "
+                  f"(the trial closest to the median detection). One row per target: a bar per probe from its start, "
+                  "as long as its latency, green when it succeeded, coloured by cause when it failed; squares below are "
+                  "rounds. Vertical lines: fault injected, verdict change, execution start in moto, fault healed, "
+                  "verdict healthy again.", ""]
+    lines += ["## Harness notes", ""] + notes(recs) + [""]
+    MD_PATH.write_text("\n".join(lines))
+    return MD_PATH, png

@@ -1,0 +1,165 @@
+"""Lab smoke test (part of `make test` when root): one healthy period, one hard failure, the real
+network path. Fails, with the reason and the log's path, whenever the checker misbehaves:
+
+  healthy period  every probe succeeds, the verdict stays healthy, no Failover execution
+  blackhole       a Failover execution starts in moto within SMOKE_DETECT_MAX seconds of the
+                  injection, exactly one, named and shaped as docs/CONTRACTS.md says, and the
+                  checker logged verdict_changed(unhealthy) and failover_started for it
+  healed          verdict_changed(healthy) within SMOKE_RECOVER_MAX seconds
+  stopped         SIGINT ends it with exit code 0 and run_finished; stdout held only EMF documents
+
+Usage: smoke.py BINARY   (skips with exit 0 and a clear message when not root)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from checker import AZ, Checker, executions, parse_ts
+from netlab import REPO, TARGETS, install_signal_handlers, require_root_tools
+from rig import Rig
+
+HEALTHY_PERIOD = float(os.environ.get("SMOKE_HEALTHY_S", "4"))
+DETECT_MAX = float(os.environ.get("SMOKE_DETECT_MAX", "8"))  # generous: a debug build on a busy CI box
+RECOVER_MAX = float(os.environ.get("SMOKE_RECOVER_MAX", "8"))
+
+
+class Failed(Exception):
+    pass
+
+
+def check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise Failed(msg)
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    binary = os.path.abspath(sys.argv[1])
+    reason = require_root_tools()
+    if reason and os.geteuid() != 0:
+        print(f"SKIP lab-smoke: {reason}; run `sudo make lab-smoke` to exercise the real network path")
+        return 0
+    if reason:
+        print(f"FAIL lab-smoke: {reason}")
+        return 1
+    if not os.access(binary, os.X_OK):
+        print(f"FAIL lab-smoke: no checker binary at {binary} (run `make build`)")
+        return 1
+
+    out = REPO / "out" / "lab-smoke"
+    rig = Rig(out / "lab")
+    install_signal_handlers(rig.close)
+    ch = None
+    t0 = time.time()
+    try:
+        rig.start()
+        lab = rig.lab
+        print(f"lab-smoke: lab {lab.run_id} up in {time.time() - t0:.1f}s "
+              f"({', '.join(lab.namespaces)}; endpoint {lab.endpoint_url})")
+        arn = rig.new_state_machine("smoke")
+        ch = Checker(lab, "smoke", "default", binary, arn, rig.subnet_id, out, duration=90).start()
+
+        # -- healthy period
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(e.get("good") is True for e in ch.log.of("round")):
+            check(ch.alive(), f"checker exited early ({ch.proc.popen.poll()}); see {ch.stderr_path}")
+            ch.poll()
+            time.sleep(0.05)
+        check(any(e.get("good") is True for e in ch.log.of("round")),
+              f"no good round within 20 s of start; see {ch.stderr_path}")
+        t_healthy = time.time()
+        time.sleep(HEALTHY_PERIOD)
+        ch.poll()
+        probes = [e for e in ch.log.of("probe") if e["_t"] and e["_t"] >= t_healthy]
+        check(len(probes) >= len(TARGETS), f"only {len(probes)} probe events in {HEALTHY_PERIOD:g}s of health "
+              f"(RUST_LOG=debug should log every probe); see {ch.stderr_path}")
+        bad = [e for e in probes if e.get("ok") is not True]
+        check(not bad, f"{len(bad)} failed probe(s) on a healthy network, first: {bad[:1]}")
+        check(not ch.log.verdicts(), f"verdict changed on a healthy network: {ch.log.verdicts()[:1]}")
+        check(not executions(rig.sfn, arn), "a Failover execution started on a healthy network")
+        seen = sorted({e.get("target") for e in probes})
+        print(f"lab-smoke: healthy period {HEALTHY_PERIOD:g}s: {len(probes)} probes ok on {len(seen)} targets, "
+              f"no verdict change, no execution")
+
+        # -- hard failure
+        t_inj = lab.inject("blackhole")
+        ex = []
+        while time.time() < t_inj + DETECT_MAX and not ex:
+            check(ch.alive(), f"checker exited during the outage; see {ch.stderr_path}")
+            ex = executions(rig.sfn, arn)
+            time.sleep(0.1)
+        check(bool(ex), f"no Failover execution within {DETECT_MAX:g}s of a blackhole; see {ch.stderr_path}")
+        detection = ex[0]["startDate"].timestamp() - t_inj
+        time.sleep(0.5)
+        ch.poll()
+        downs = [e for e in ch.log.verdicts() if e.get("to") == "unhealthy"]
+        check(len(downs) == 1, f"expected one verdict_changed to unhealthy, saw {len(downs)}")
+        started = ch.log.of("failover_started")
+        check(len(started) == 1, f"expected one failover_started event, saw {len(started)}")
+        check(started[0].get("execution_arn") == ex[0]["executionArn"],
+              f"failover_started names {started[0].get('execution_arn')}, moto has {ex[0]['executionArn']}")
+        name = ex[0]["name"]
+        check(re.fullmatch(rf"nat-failover-{AZ}-\d{{8}}T\d{{6}}Z", name) is not None,
+              f"execution name {name!r} is not nat-failover-<AZ>-<window start>")
+        import json
+        inp = json.loads(rig.sfn.describe_execution(executionArn=ex[0]["executionArn"])["input"])
+        check(inp.get("availabilityZone") == AZ and inp.get("subnetId") == rig.subnet_id,
+              f"execution input names the wrong AZ/subnet: {inp}")
+        parse_ts(inp.get("detectedAt", ""))
+        failed = inp.get("failedTargets") or []
+        check({f.get("url") for f in failed} == {t.url for t in TARGETS} and all(f.get("cause") for f in failed),
+              f"failedTargets should list every target with a cause: {failed}")
+        print(f"lab-smoke: blackhole -> execution {name} started {detection:.2f}s after injection "
+              f"(verdict unhealthy at +{downs[0]['_t'] - t_inj:.2f}s; causes "
+              f"{sorted({f['cause'] for f in failed})})")
+        time.sleep(0.5)
+        check(len(executions(rig.sfn, arn)) == 1, "more than one execution for one outage")
+
+        # -- healed
+        t_heal = lab.heal()
+        up = None
+        while time.time() < t_heal + RECOVER_MAX and up is None:
+            ch.poll()
+            up = next((e for e in ch.log.verdicts() if e.get("to") == "healthy"), None)
+            time.sleep(0.1)
+        check(up is not None, f"verdict not healthy within {RECOVER_MAX:g}s of healing; see {ch.stderr_path}")
+        print(f"lab-smoke: healed -> verdict healthy after {up['_t'] - t_heal:.2f}s")
+
+        # -- stopped
+        code = ch.stop()
+        check(code == 0, f"checker exit code {code} after SIGINT (expected 0); see {ch.stderr_path}")
+        check(bool(ch.log.of("run_finished")), "no run_finished event after SIGINT")
+        check(not ch.log.junk, f"non-JSON lines on stderr with AWS_LAMBDA_LOG_FORMAT=JSON: {ch.log.junk[:2]}")
+        problems = ch.emf_problems()
+        check(not problems, f"stdout is not EMF only: {problems[:3]}")
+        emf_lines = sum(1 for _ in open(ch.stdout_path))
+        check(emf_lines > 0, "no EMF document on stdout")
+        res = ch.resources() or {}
+        print(f"lab-smoke: exit 0, {emf_lines} EMF documents, peak RSS {res.get('maxrss_kb', 0) / 1024:.1f} MiB "
+              f"(debug build)")
+        try:
+            print(f"lab-smoke: (info) route tables now -> {rig.route_targets()}")
+        except Exception as e:  # noqa: BLE001 - informational only
+            print(f"lab-smoke: (info) route tables unreadable: {e}")
+    except Failed as e:
+        print(f"FAIL lab-smoke: {e}")
+        if ch:
+            print(f"  checker log: {ch.stderr_path}")
+        return 1
+    finally:
+        if ch:
+            ch.stop()
+        rig.close()
+    print(f"lab-smoke: passed in {time.time() - t0:.1f}s; namespaces removed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
