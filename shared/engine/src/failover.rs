@@ -124,8 +124,13 @@ impl TriggerOutcome {
     }
 }
 
+/// The trigger ends this long before `give_up_at`, so that its outcome is logged and counted before
+/// the caller's hard stop (which fires at `give_up_at`) wins the race and drops it.
+const GIVE_UP_MARGIN: Duration = Duration::from_millis(100);
+
 /// Calls StartExecution until it succeeds, is answered "already exists", is rejected for good, runs
-/// out of attempts, or would pass `give_up_at`. Never panics, never outlives `give_up_at`.
+/// out of attempts, or would pass `give_up_at`. Never panics; ends at least `GIVE_UP_MARGIN` before
+/// `give_up_at`.
 pub async fn trigger<F: FailoverStarter>(
     starter: &F,
     request: &FailoverRequest,
@@ -135,7 +140,7 @@ pub async fn trigger<F: FailoverStarter>(
     let mut backoff = policy.first_backoff;
     let mut attempts = 0;
     loop {
-        let remaining = give_up_at.saturating_duration_since(Instant::now());
+        let remaining = give_up_at.saturating_duration_since(Instant::now()).saturating_sub(GIVE_UP_MARGIN);
         if remaining < Duration::from_millis(50) {
             let error = StartError::TimedOut(Duration::ZERO);
             tracing::error!(event = "failover_failed", execution_name = %request.name, attempts, error = "no time left before the run ends", "failover gave up");
@@ -158,7 +163,7 @@ pub async fn trigger<F: FailoverStarter>(
             }
             Err(error) if error.is_retryable() && attempts < policy.max_attempts => {
                 let pause = jitter(backoff);
-                if Instant::now() + pause + Duration::from_millis(50) >= give_up_at {
+                if Instant::now() + pause + Duration::from_millis(50) + GIVE_UP_MARGIN >= give_up_at {
                     tracing::error!(event = "failover_failed", execution_name = %request.name, attempts, error = %error, "failover gave up: no time left to retry");
                     return TriggerOutcome::Failed { error, attempts };
                 }
@@ -325,7 +330,7 @@ mod tests {
         let give_up = start + Duration::from_millis(3000);
         let out = trigger(&s, &request(), RetryPolicy::default(), give_up).await;
         assert!(matches!(out, TriggerOutcome::Failed { .. }), "{out:?}");
-        assert!(Instant::now() <= give_up, "ran {:?} past the limit", Instant::now() - give_up);
+        assert!(Instant::now() + GIVE_UP_MARGIN <= give_up, "ran {:?} past the limit", Instant::now() - give_up);
         assert!(s.calls() >= 1 && s.calls() <= 2, "calls {}", s.calls());
     }
 }

@@ -244,6 +244,22 @@ async fn a_hanging_step_functions_never_stops_probing_and_is_counted() {
     assert_eq!(out.metric_sum("FailoverTriggered"), 0.0);
 }
 
+/// A trigger whose last attempt is clipped by the hard stop must still be logged and counted: the
+/// give-up comes before the hard stop, not at the same instant (where the hard stop would win the race
+/// and the FailoverError of this invocation would be lost).
+#[tokio::test(start_paused = true)]
+async fn a_hanging_step_functions_cut_short_by_the_deadline_is_still_counted() {
+    // Given an 8 s invocation whose targets all go dark at 3 s (unhealthy at ~4.8 s),
+    let world = World::default().all_down(3, 3.0, 1000.0);
+    // when StartExecution hangs (2 s per attempt, the second clipped by the 7.75 s hard stop),
+    let out = scenario(config(&[]), world, Answer::Hang, 8.0, None).await;
+    // then the trigger gave up within the run, and said so in the metrics.
+    assert_eq!(out.calls.len(), 2, "{:?}", out.calls.iter().map(|c| c.0).collect::<Vec<_>>());
+    assert_eq!(out.summary.failover_errors, 1, "{:?}", out.summary);
+    assert_eq!(out.metric_sum("FailoverError"), 1.0);
+    assert!(out.finished_at <= 7.75 + 1e-6, "finished at {:.3} s, after the hard stop", out.finished_at);
+}
+
 #[tokio::test(start_paused = true)]
 async fn persistent_throttling_stays_within_the_retry_budget() {
     let world = World::default().all_down(3, 3.0, 1000.0);
