@@ -66,7 +66,11 @@ impl MetricsBuffer {
         match cause {
             None => {
                 self.probe_success += 1;
-                stats.latencies_ms.push((latency_ms * 1000.0).round() / 1000.0);
+                // A non-finite value would be written as `null` and void the whole document.
+                let rounded = (latency_ms * 1000.0).round() / 1000.0;
+                if rounded.is_finite() {
+                    stats.latencies_ms.push(rounded);
+                }
             }
             Some(c) => {
                 self.probe_failure += 1;
