@@ -586,6 +586,10 @@ class Lab:
         if self.closed:
             return
         self.closed = True
+        if threading.current_thread() is threading.main_thread():
+            # a second Ctrl-C must not cut the teardown short
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(s, signal.SIG_IGN)
         self._flap_stop.set()
         for proc in reversed(self.procs):
             try:
@@ -661,9 +665,11 @@ def _in_namespaces(pid: int, namespaces: list[str]) -> bool:
 
 
 def install_signal_handlers(cleanup: Callable[[], None]) -> None:
-    """SIGTERM/SIGHUP end the run through the normal unwinding (finally blocks, atexit)."""
+    """SIGINT (even when inherited as ignored, as in a background job), SIGTERM and SIGHUP end the
+    run through the normal unwinding (finally blocks, atexit)."""
     def handler(signum, _frame):
         raise SystemExit(128 + signum)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, handler)
     atexit.register(cleanup)
