@@ -3,32 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nat_watchdog_engine::emf;
 use serde_json::Value;
 
-use crate::support::{aws_env, event, urls, Checker, LocalTarget, Mode, Moto};
+use crate::support::{assert_all_emf, aws_env, event, metric_sum, urls, Checker, LocalTarget, Mode, Moto};
 
 fn is_good_round(v: &Value) -> bool {
     v["event"] == "round" && v["good"] == true
-}
-
-fn assert_all_emf(stdout: &[String]) {
-    assert!(!stdout.is_empty(), "no EMF written");
-    for line in stdout {
-        emf::validate(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    }
-}
-
-fn metric_sum(stdout: &[String], name: &str) -> f64 {
-    stdout
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|d| d.get(name).cloned())
-        .map(|v| match v {
-            Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
-            other => other.as_f64().unwrap_or(0.0),
-        })
-        .sum()
 }
 
 async fn three_targets() -> [LocalTarget; 3] {
@@ -111,20 +91,21 @@ async fn healthy_targets_or_one_of_three_down_start_nothing() {
     assert!(moto.executions(&arn).await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_checkers_of_one_az_seeing_one_outage_start_one_execution() {
+/// One outage seen by one checker process per entry of `subnets` (repeats: overlapping invocations
+/// of one subnet), all of `az`, each started once the previous one probes (so their runs overlap
+/// without being in lockstep). Returns (executions in moto, `failover_started` logs, `failover_exists` logs).
+async fn one_outage_seen_by(machine: &str, az: &str, subnets: &[&str]) -> (usize, usize, usize) {
     let moto = Moto::start().await;
-    let arn = moto.state_machine("Failover-shared").await;
+    let arn = moto.state_machine(machine).await;
     let targets = three_targets().await;
     away_from_window_boundary(60).await;
     let mut checkers = Vec::new();
-    for subnet in ["subnet-1", "subnet-2", "subnet-3"] {
-        let mut env = aws_env(&moto, &arn, "us-east-1c", subnet);
+    for subnet in subnets {
+        let mut env = aws_env(&moto, &arn, az, subnet);
         env.push(("CHECK_URLS", urls(&targets)));
-        checkers.push(Checker::spawn(&env, &["--duration", "7"]));
-    }
-    for c in &mut checkers {
-        c.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
+        let mut checker = Checker::spawn(&env, &["--duration", "7"]);
+        checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
+        checkers.push(checker);
     }
     for t in &targets {
         t.set(Mode::Hang);
@@ -138,8 +119,19 @@ async fn three_checkers_of_one_az_seeing_one_outage_start_one_execution() {
         existed += event(&run.logs, "failover_exists").len();
         assert!(event(&run.logs, "failover_failed").is_empty(), "{:#?}", event(&run.logs, "failover_failed"));
     }
-    assert_eq!(moto.executions(&arn).await.len(), 1);
-    assert_eq!((started, existed), (1, 2), "one checker starts it, the others find it already started");
+    (moto.executions(&arn).await.len(), started, existed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_checkers_of_one_az_seeing_one_outage_start_one_execution() {
+    let seen = one_outage_seen_by("Failover-shared", "us-east-1c", &["subnet-1", "subnet-2", "subnet-3"]).await;
+    assert_eq!(seen, (1, 1, 2), "one checker starts it, the others find it already started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_invocations_of_one_subnet_start_one_execution() {
+    let seen = one_outage_seen_by("Failover-overlap", "us-east-1d", &["subnet-same", "subnet-same"]).await;
+    assert_eq!(seen, (1, 1, 1), "the second invocation finds the first one's execution");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

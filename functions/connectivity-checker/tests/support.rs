@@ -102,6 +102,14 @@ pub enum Mode {
     /// Accept and never answer: from the probe's side, packets vanish.
     Hang = 1,
     Error503 = 2,
+    /// `200 OK` with a 1 GiB body, streamed until the client hangs up.
+    HugeBody = 3,
+    /// The status line at once, then the headers one byte per second.
+    Slowloris = 4,
+    /// `302` to itself, forever.
+    RedirectLoop = 5,
+    /// Accept and close at once.
+    AcceptClose = 6,
 }
 
 /// An HTTP target on 127.0.0.1 whose behaviour can be switched while the checker runs.
@@ -121,11 +129,17 @@ impl LocalTarget {
             while let Ok((mut s, _)) = listener.accept().await {
                 let mode = m.load(Ordering::SeqCst);
                 tokio::spawn(async move {
+                    if mode == Mode::AcceptClose as u8 {
+                        return;
+                    }
                     let mut buf = [0u8; 2048];
                     let _ = s.read(&mut buf).await;
                     let reply: &[u8] = match mode {
                         0 => b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
                         2 => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        3 => return huge_body(s).await,
+                        4 => return slowloris(s).await,
+                        5 => b"HTTP/1.1 302 Found\r\nLocation: /health\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                         _ => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                             return;
@@ -144,6 +158,26 @@ impl LocalTarget {
 
     pub fn set(&self, mode: Mode) {
         self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+}
+
+async fn huge_body(mut s: TcpStream) {
+    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n").await;
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..16_384 {
+        if s.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn slowloris(mut s: TcpStream) {
+    let _ = s.write_all(b"HTTP/1.1 200 OK\r\n").await;
+    for b in b"X-Slow: ".iter().cycle().take(60) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if s.write_all(&[*b]).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -251,8 +285,13 @@ pub fn event<'a>(logs: &'a [Value], name: &str) -> Vec<&'a Value> {
 
 /// Environment for a checker that fails over through moto.
 pub fn aws_env(moto: &Moto, arn: &str, az: &str, subnet: &str) -> Vec<(&'static str, String)> {
+    aws_env_at(&moto.url, arn, az, subnet)
+}
+
+/// Environment for a checker whose Step Functions endpoint is `endpoint` (a fault proxy, a dead port).
+pub fn aws_env_at(endpoint: &str, arn: &str, az: &str, subnet: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("AWS_ENDPOINT_URL", moto.url.clone()),
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
         ("AWS_REGION", REGION.to_string()),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
@@ -260,4 +299,214 @@ pub fn aws_env(moto: &Moto, arn: &str, az: &str, subnet: &str) -> Vec<(&'static 
         ("AVAILABILITY_ZONE", az.to_string()),
         ("SUBNET_ID", subnet.to_string()),
     ]
+}
+
+/// What a [`FaultProxy`] answers to `StartExecution` (every other call is forwarded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `400 {"__type":"ThrottlingException"}`, as Step Functions throttles (awsJson1.0).
+    Throttle,
+    /// That HTTP status with a JSON error body.
+    Status(u16),
+    /// Read the request, never answer.
+    Hang,
+    /// `400 {"__type":"AccessDeniedException"}`.
+    AccessDenied,
+    /// Throttle the first N calls, then forward to the upstream (moto).
+    ThrottleThenForward(usize),
+}
+
+/// An HTTP proxy in front of moto that injects `fault` into `StartExecution` and counts the attempts.
+pub struct FaultProxy {
+    pub url: String,
+    attempts: Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(fault: Fault, upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let attempts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = attempts.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(proxy_connection(client, fault, upstream.clone(), seen.clone()));
+            }
+        });
+        FaultProxy { url, attempts, task }
+    }
+
+    /// When each StartExecution reached the proxy.
+    pub fn attempts(&self) -> Vec<std::time::SystemTime> {
+        self.attempts.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One HTTP/1.1 message: head (through the blank line) and a Content-Length body.
+async fn read_message(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = data[head_end..].to_vec();
+    while body.len() < length {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some((head, body))
+}
+
+fn json_error(status: u16, error_type: &str, message: &str) -> Vec<u8> {
+    let body = format!(r#"{{"__type":"{error_type}","message":"{message}"}}"#);
+    format!(
+        "HTTP/1.1 {status} Injected\r\nContent-Type: application/x-amz-json-1.0\r\nx-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn proxy_connection(
+    mut client: TcpStream,
+    fault: Fault,
+    upstream: String,
+    attempts: Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>,
+) {
+    while let Some((head, body)) = read_message(&mut client).await {
+        let start_execution = head.to_ascii_lowercase().contains("x-amz-target: awsstepfunctions.startexecution");
+        let n = if start_execution {
+            let mut a = attempts.lock().unwrap();
+            a.push(std::time::SystemTime::now());
+            a.len()
+        } else {
+            0
+        };
+        let injected = match (start_execution, fault) {
+            (false, _) => None,
+            (true, Fault::Throttle) => Some(json_error(400, "ThrottlingException", "Rate exceeded")),
+            (true, Fault::ThrottleThenForward(k)) if n <= k => Some(json_error(400, "ThrottlingException", "Rate exceeded")),
+            (true, Fault::ThrottleThenForward(_)) => None,
+            (true, Fault::Status(code)) => {
+                let error_type = if code == 503 { "ServiceUnavailable" } else { "InternalFailure" };
+                Some(json_error(code, error_type, "injected"))
+            }
+            (true, Fault::AccessDenied) => Some(json_error(
+                400,
+                "AccessDeniedException",
+                "User is not authorized to perform: states:StartExecution",
+            )),
+            (true, Fault::Hang) => {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                return;
+            }
+        };
+        let reply = match injected {
+            Some(r) => r,
+            None => match forward(&upstream, &head, &body).await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        if client.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends one request upstream on a fresh connection and returns the response with its own length.
+async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut up = TcpStream::connect(upstream).await.ok()?;
+    let head = head.trim_end_matches("\r\n").to_string() + "\r\nConnection: close\r\n\r\n";
+    up.write_all(head.as_bytes()).await.ok()?;
+    up.write_all(body).await.ok()?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response).await.ok()?;
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let body = &response[split..];
+    let mut out = String::new();
+    for line in head.trim_end().split("\r\n") {
+        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !matches!(name.as_str(), "content-length" | "connection" | "transfer-encoding" | "keep-alive") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    Some(bytes)
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC timestamp (`2026-11-22T20:01:13.412345Z`).
+pub fn rfc3339_secs(s: &str) -> f64 {
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok()).unwrap_or_else(|| panic!("timestamp {s:?}"));
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let (hh, mm) = (num(11..13), num(14..16));
+    let secs: f64 = s[17..].trim_end_matches('Z').parse().unwrap_or_else(|_| panic!("timestamp {s:?}"));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + hh * 3600 + mm * 60) as f64 + secs
+}
+
+/// Start instants (epoch seconds) of each round, from the `started_at` of its `probe` events.
+pub fn round_starts(logs: &[Value]) -> Vec<(u64, f64)> {
+    let mut starts: std::collections::BTreeMap<u64, f64> = Default::default();
+    for l in event(logs, "probe") {
+        if let (Some(round), Some(at)) = (l["round"].as_u64(), l["started_at"].as_str()) {
+            starts.insert(round, rfc3339_secs(at));
+        }
+    }
+    starts.into_iter().collect()
+}
+
+pub fn log_time(l: &Value) -> f64 {
+    rfc3339_secs(l["timestamp"].as_str().unwrap_or_else(|| panic!("no timestamp: {l}")))
+}
+
+pub fn metric_sum(stdout: &[String], name: &str) -> f64 {
+    stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|d| d.get(name).cloned())
+        .map(|v| match v {
+            Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
+            other => other.as_f64().unwrap_or(0.0),
+        })
+        .sum()
+}
+
+pub fn assert_all_emf(stdout: &[String]) {
+    assert!(!stdout.is_empty(), "no EMF written");
+    for line in stdout {
+        nat_watchdog_engine::emf::validate(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
 }
