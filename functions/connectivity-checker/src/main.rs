@@ -2,6 +2,8 @@
 //! scheduled events; without it, the same engine runs as a command-line tool. Both stay thin: they
 //! read the config once, build the adapters once, and hand them to `nat_watchdog_engine::run`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 mod logging;
 mod sfn;

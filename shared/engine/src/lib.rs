@@ -2,6 +2,8 @@
 //! trigger, behind small traits. It knows nothing of AWS: the Step Functions adapter and the Lambda
 //! runtime live in `functions/connectivity-checker`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod emf;
 pub mod failover;
