@@ -61,6 +61,7 @@ bench-footprint: venv release
 
 -include infra/infra.mk
 -include tests/lab/lab.mk
+-include tests/reliability/reliability.mk
 
 test: deps venv rust-test $(EXTRA_TESTS)
 	@echo "make test: all suites passed"
