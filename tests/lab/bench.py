@@ -14,9 +14,11 @@ cut short still has every mode at a lower n.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -100,10 +102,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.soak_min <= 0:
         soaks = []
 
+    # Run a private copy: a rebuild of target/ during a long run must not change the checker mid-way.
+    digest = hashlib.sha256(Path(binary).read_bytes()).hexdigest()[:16]
+    snap = out / f"checker-{digest}"
+    if not snap.exists():
+        shutil.copy2(binary, snap)
+    built_from = os.path.relpath(binary, REPO)
+    binary = str(snap)
+
     meta_path = out / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     meta.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-    meta.update({"machine": machine_info(binary), "binary": os.path.relpath(binary, REPO),
+    runs = meta.setdefault("binaries", [])
+    if not runs or runs[-1].get("sha256") != digest:
+        runs.append({"sha256": digest, "from": built_from, "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+    meta.update({"machine": machine_info(binary), "binary": built_from,
                  "trials": args.trials, "soak_min": args.soak_min, "exposure_s": args.exposure,
                  "configs": configs, "modes": modes, "soaks": soaks,
                  "command": " ".join(["make bench", f"BENCH_TRIALS={args.trials}", f"BENCH_SOAK_MIN={args.soak_min:g}",

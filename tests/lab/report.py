@@ -293,7 +293,8 @@ def write_report(out: Path) -> tuple[Path, Path]:
         f"- **Date**: {meta.get('started', '?')} (rendered {time.strftime('%Y-%m-%d %H:%M %Z')})",
         f"- **Machine**: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('mem_gib', '?')} GiB, "
         f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}",
-        f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')})",
+        f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')}, sha256 "
+        + ", then ".join(b["sha256"] for b in meta.get("binaries", [])) + ")",
         f"- **Reproduce** (root): `{meta.get('command', 'make bench')}` — results land in out/bench/results.jsonl; "
         "the run resumes where it stopped; `make bench-report` re-renders this page",
         f"- **Size of this run**: {len(n_trials)} trial(s) per failure mode, soak {meta.get('soak_min', '?')} min, "

@@ -222,8 +222,10 @@ def run_trial(rig: Rig, mode: str, idx: int, configs: list[str], binary: str, lo
             r["notes"].append(f"exit code {ch.exit_code}")
         if ex and not fs and not ch.log.of("failover_exists"):
             r["notes"].append("execution started but no failover_started event logged")
+        r["exec_names"] = sorted(e.get("name", "") for e in ex)
         if r["executions"] > 1:
-            r["notes"].append(f"{r['executions']} executions for one incident")
+            r["notes"].append(f"{r['executions']} executions during one injected fault "
+                              f"({r['unhealthy_verdicts']} unhealthy verdicts; names {', '.join(r['exec_names'])})")
         if outage and down and not ex:
             r["notes"].append("verdict unhealthy but no execution in moto")
     return list(rec.values())
