@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
+mod init_error;
 mod logging;
 mod sfn;
 
@@ -92,9 +93,13 @@ async fn lambda_main() -> ExitCode {
     let app = match App::build(Mode::Lambda).await {
         Ok(app) => app,
         Err(e) => {
-            // Fails the init phase: Lambda reports it and retries on the next schedule tick.
+            // Fails the init phase: Lambda shows the error on the invocation, and the next schedule
+            // tick tries a fresh environment.
             tracing::error!(event = "config_error", error = %e, "invalid configuration");
-            eprintln!("configuration error: {e}");
+            let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap_or_default();
+            if let Err(report) = init_error::report(&api, "Runtime.ConfigError", &e.to_string()).await {
+                tracing::error!(event = "init_error_report_failed", error = %report, "could not report the init error");
+            }
             return ExitCode::from(2);
         }
     };

@@ -7,3 +7,4 @@ mod e2e;
 mod faults;
 mod hostile;
 mod security;
+mod lambda;
