@@ -14,7 +14,7 @@ LAMBDA_BOOTSTRAP := target/lambda/connectivity-checker/bootstrap
 # The SAM CLI must not phone home from CI or from here.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv-checkov infra-test infra-lint infra-validate infra-checkov infra-build infra-pytest deploy
+.PHONY: venv-checkov infra-test infra-lint infra-validate infra-checkov infra-build infra-sam-build infra-pytest deploy
 
 venv-checkov: $(VENV_CHECKOV)/.installed
 $(VENV_CHECKOV)/.installed: requirements-checkov.txt
@@ -23,7 +23,7 @@ $(VENV_CHECKOV)/.installed: requirements-checkov.txt
 	$(VENV_CHECKOV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
-infra-test: infra-lint infra-validate infra-checkov infra-build infra-pytest
+infra-test: infra-lint infra-validate infra-checkov infra-build infra-sam-build infra-pytest
 	@echo "infra-test: passed"
 
 infra-lint: venv-iac
@@ -59,6 +59,12 @@ infra-build: venv-iac
 	case $$machine in b700) built=aarch64;; 3e00) built=x86_64;; *) built="unknown ($$machine)";; esac; \
 	echo "infra-build: $(LAMBDA_BOOTSTRAP): ELF $$built, $$(stat -c %s $(LAMBDA_BOOTSTRAP)) bytes, $$(( $$(date +%s) - start )) s"; \
 	if [ $$arch = arm64 ] && [ "$$built" != aarch64 ]; then echo "infra-build: expected an aarch64 binary"; exit 1; fi
+
+# What `make deploy` builds: the nested templates and the function (built once for all subnets, by
+# cargo-lambda, reusing infra-build's artifacts). Parameters only matter for conditions, not the build.
+infra-sam-build: venv-iac infra-build
+	PATH="$(IAC_BIN):$$PATH" $(VENV_IAC)/bin/sam build --template infra/template.yaml --beta-features
+	@test -x .aws-sam/build/Checker1/Checker-Shared/bootstrap || test -n "$$(find .aws-sam/build -name bootstrap)"
 
 infra-pytest: venv
 	$(VENV)/bin/python -m pytest -q tests/infra
