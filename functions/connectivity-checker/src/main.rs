@@ -128,7 +128,7 @@ async fn handle(app: &App, event: LambdaEvent<serde_json::Value>) -> RunSummary 
     if source != BudgetSource::Deadline {
         tracing::warn!(event = "deadline_fallback", reason = ?source, deadline_ms = context.deadline, budget_s = budget.as_secs_f64(), "invocation deadline unusable, running for MAX_RUN_SECONDS");
     }
-    let limits = RunLimits::for_budget(&app.config, Instant::now(), budget);
+    let limits = RunLimits::for_budget(Instant::now(), budget);
     app.run(limits, std::future::pending()).await
 }
 

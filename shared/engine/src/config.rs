@@ -190,11 +190,6 @@ impl Config {
             extra_ca_certs,
         })
     }
-
-    /// Time kept free at the end of a run: one in-flight probe plus the final flush and trigger.
-    pub fn shutdown_reserve(&self) -> Duration {
-        self.timeout + Duration::from_secs(1)
-    }
 }
 
 fn invalid(variable: &'static str, value: &str, reason: impl Into<String>, expected: &'static str) -> ConfigError {

@@ -34,10 +34,11 @@ pub struct RunLimits {
 
 impl RunLimits {
     /// Limits for a run that may last `budget` from `start` (e.g. the Lambda's remaining time).
-    pub fn for_budget(cfg: &Config, start: Instant, budget: Duration) -> RunLimits {
+    /// Rounds end 1 s before the budget does, and none starts that could outlive that, so the last
+    /// round starts at least REQUEST_TIMEOUT + 1.25 s before the deadline.
+    pub fn for_budget(start: Instant, budget: Duration) -> RunLimits {
         let hard_stop = start + budget.saturating_sub(FLUSH_RESERVE);
         let rounds_end = start + budget.saturating_sub(Duration::from_secs(1));
-        let _ = cfg;
         RunLimits { rounds_end: rounds_end.min(hard_stop), hard_stop }
     }
 

@@ -139,7 +139,7 @@ async fn scenario(cfg: Config, world: World, answer: Answer, seconds: f64, stop_
     let sfn = FakeStepFunctions::new(answer);
     let mut sink = MemorySink::default();
     let clock = AnchoredClock::starting_at(UNIX_EPOCH + Duration::from_secs(WALL_START));
-    let limits = RunLimits::for_budget(&cfg, start, Duration::from_secs_f64(seconds));
+    let limits = RunLimits::for_budget(start, Duration::from_secs_f64(seconds));
     let shutdown = async move {
         match stop_at {
             Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
