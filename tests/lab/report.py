@@ -309,7 +309,8 @@ def write_report(out: Path) -> tuple[Path, Path]:
         "(verification stays on). Addresses from 198.18.0.0/15 only. moto (Step Functions execution on, the "
         "real Failover definition from infra/statemachines acting on an emulated VPC) is reached from "
         "`private` over its own veth, never through the NAT, as the Step Functions VPC endpoint is. The "
-        "checker is the release CLI run in `private` with `--duration`, JSON logs at debug level.",
+        f"checker (`{meta.get('binary', '?')}`) runs in `private` with `--duration`, its default timing unless a "
+        "configuration below says otherwise, JSON logs at debug level.",
         "",
         "Each trial starts one checker per configuration at once (fresh Failover state machine each, so the "
         "per-minute execution names never collide), waits for a good round plus a random phase in "
@@ -334,10 +335,29 @@ def write_report(out: Path) -> tuple[Path, Path]:
         lines += ["## One outage, probe by probe", "",
                   f"![timeline]({PNG_REL})", "",
                   f"{MODE_LABELS[pick['mode']]}, trial {pick['trial']}, configuration {pick['config']} "
-                  f"(the trial closest to the median detection). One row per target: a bar per probe from its start, "
-                  "as long as its latency, green when it succeeded, coloured by cause when it failed; squares below are "
-                  "rounds. Vertical lines: fault injected, verdict change, execution start in moto, fault healed, "
-                  "verdict healthy again.", ""]
+                  f"(the trial closest to the median detection). One row per target: each probe is a mark at its start "
+                  "(| succeeded, x failed) and a line as long as its latency, green when it succeeded, coloured by cause "
+                  "when it failed; rounds overlap (a new one every interval, each waiting up to the timeout), so a "
+                  "target's probes alternate between two lanes. Squares below are rounds as they finished. Vertical "
+                  "lines: fault injected, verdict change, execution start in moto, fault healed, verdict healthy again.",
+                  ""]
+    lines += ["## Reading the numbers", "",
+              "- Detection of a hard failure is bounded by the cadence: the fault lands somewhere in a round, then "
+              "`UNHEALTHY_THRESHOLD` rounds must fail, the last one only after its timeout. That is about "
+              "interval × (threshold − 1) + timeout + phase, plus the StartExecution call.",
+              "- A TCP reset fails a probe at once, so *reject* is detected faster than a silent drop in every "
+              "configuration; *DNS down* fails in the resolver, before any connection.",
+              "- Under random loss, a lost SYN or SYN-ACK is retransmitted by Linux after 1 s (the initial RTO), "
+              "later than our 0.8 s timeout: our default fails such a probe where the anchors' 5–8 s timeouts "
+              "wait for the retransmission. What keeps our default from crying wolf is the quorum (one target "
+              "of three suffices) and the 3-round threshold; the soak rows show how often that is not enough.",
+              "- Recovery can be shorter than `HEALTHY_THRESHOLD` × interval: rounds started before the heal may "
+              "still finish good after it (a retransmitted SYN gets through within a long timeout). After a reset "
+              "(nothing to retransmit) the anchors need the full three fresh rounds.",
+              "- *Flapping* at 1 s / 1 s makes 2–3 consecutive bad rounds at our cadence, so detection depends on "
+              "the phase; the anchors' long timeouts mostly ride through the up-seconds (see their bad rounds). Each "
+              "outage our checker sees inside one fault counts toward the executions (one per dedup window).",
+              ""]
     lines += ["## Harness notes", ""] + notes(recs) + [""]
     MD_PATH.write_text("\n".join(lines))
     return MD_PATH, png
