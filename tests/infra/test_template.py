@@ -220,7 +220,7 @@ def test_every_checkov_skip_is_justified():
                               "FailoverStateMachineArn": "arn", "CheckUrls": "", "CheckInterval": 1,
                               "RequestTimeout": 1, "UnhealthyThreshold": 1, "HealthyThreshold": 1, "Quorum": 1,
                               "MetricsNamespace": "N", "LogRetentionDays": 1, "TimeoutSeconds": 80,
-                              "ReservedConcurrency": 2, "AlarmTopicArn": "", "AlarmNamePrefix": "p"})})
+                              "ReservedConcurrency": 2, "AlarmTopicArn": "", "DeploymentName": "p"})})
         for logical, res in st.template["Resources"].items():
             for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
                 assert len(skip.get("comment", "")) > 40, (path.name, logical, skip)
