@@ -9,7 +9,7 @@ import json
 import pytest
 
 from moto_env import (TAG_NAT_INSTANCE_FOR, build_vpc, create_state_machines, default_route_targets,
-                      run_execution)
+                      load_definition, run_execution, wait_execution)
 
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -190,7 +190,19 @@ def test_fallback_without_running_nat_instance_replaces_nothing(env):
 def test_fallback_needs_no_input(env):
     # StartExecution without `input` at all (AWS defaults it to {}).
     arn = env["sfn"].start_execution(stateMachineArn=env["arns"]["fallback"], name="no-input")["executionArn"]
-    from moto_env import wait_execution
     result = wait_execution(env["sfn"], arn)
     assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
     assert set(actions(json.loads(result["output"])).values()) == {"unchanged"}
+
+
+@pytest.mark.parametrize("machine", ["failover", "fallback"])
+def test_asl_passes_cfn_lint_state_machine_schema(machine):
+    """cfn-lint checks inline definitions only; the ASL files go in through DefinitionUri, so lint them
+    here inline (rule E3601, the Amazon States Language schema)."""
+    cfnlint_api = pytest.importorskip("cfnlint.api")
+    definition = json.loads(load_definition(machine, {"FallbackNatGatewayId": "nat-0123456789abcdef0"}))
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"StateMachine": {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {"RoleArn": "arn:aws:iam::123456789012:role/x", "Definition": definition}}}}
+    matches = cfnlint_api.lint(json.dumps(template), config=cfnlint_api.ManualArgs(regions=["us-east-1"]))
+    assert [str(m) for m in matches] == []
