@@ -94,6 +94,13 @@ def run(cmd: list[str], check: bool = True, input: str | None = None, quiet: boo
     return p
 
 
+def _timed(cmd: list[str], input: str | None = None) -> float:
+    """Run a fault command; returns time.time() taken right before it (the recorded instant)."""
+    t = time.time()
+    run(cmd, input=input)
+    return t
+
+
 def require_root_tools() -> str | None:
     """None when the lab can run here, else the reason it can't (for a clear skip/fail message)."""
     if os.geteuid() != 0:
@@ -458,11 +465,9 @@ class Lab:
 
     # ---- faults (all on the nat namespace; inject() returns the instant taken right before the command)
     def _fault_chain(self, rules: list[str], chain: str = "NWDFAULT") -> float:
+        """Append rules to a fault chain in one atomic iptables-restore."""
         text = "*filter\n" + "".join(f"-A {chain} {r}\n" for r in rules) + "COMMIT\n"
-        cmd = self.exec_in(self.nat, "iptables-restore", "--noflush")
-        t = time.time()
-        run(cmd, input=text)
-        return t
+        return _timed(self.exec_in(self.nat, "iptables-restore", "--noflush"), input=text)
 
     def inject(self, mode: str, **kw) -> float:
         if self.fault is not None:
@@ -485,21 +490,11 @@ class Lab:
             return self._fault_chain([f"-d {target_down} -j DROP", f"-s {target_down} -j DROP",
                                       f"-m statistic --mode random --probability {p} -j DROP"])
         if mode == "uplink_down":
-            cmd = ["ip", "-n", self.nat, "link", "set", self.wan_if_nat, "down"]
-            t = time.time()
-            run(cmd)
-            return t
+            return _timed(["ip", "-n", self.nat, "link", "set", self.wan_if_nat, "down"])
         if mode == "masq_removed":
-            cmd = self.exec_in(self.nat, "iptables", "-t", "nat", "-D", "POSTROUTING", "-o", self.wan_if_nat, "-j", "MASQUERADE")
-            t = time.time()
-            run(cmd)
-            return t
+            return _timed(self._masquerade("-D"))
         if mode == "latency":
-            cmd = self.exec_in(self.nat, "iptables", "-t", "nat", "-I", "PREROUTING", "-i", self.lan_if_nat, "-p", "tcp",
-                               "-m", "multiport", "--dports", "80,443", "-j", "REDIRECT", "--to-ports", str(PROXY_PORT))
-            t = time.time()
-            run(cmd)
-            return t
+            return _timed(self._redirect("-I"))
         if mode == "flapping":
             period = kw.get("period", 1.0)
             self._flap_stop.clear()
@@ -541,21 +536,18 @@ class Lab:
             run(["ip", "-n", self.nat, "route", "replace", "default", "via", INET_GW_IP])
             return t
         if mode == "masq_removed":
-            cmd = self.exec_in(self.nat, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", self.wan_if_nat, "-j", "MASQUERADE")
-            t = time.time()
-            run(cmd)
-            return t
+            return _timed(self._masquerade("-A"))
         if mode == "latency":
-            cmd = self.exec_in(self.nat, "iptables", "-t", "nat", "-D", "PREROUTING", "-i", self.lan_if_nat, "-p", "tcp",
-                               "-m", "multiport", "--dports", "80,443", "-j", "REDIRECT", "--to-ports", str(PROXY_PORT))
-            t = time.time()
-            run(cmd)
-            return t
-        chain = "NWDFAULTIN" if mode == "dns_down" else "NWDFAULT"
-        cmd = self.exec_in(self.nat, "iptables", "-F", chain)
-        t = time.time()
-        run(cmd)
-        return t
+            return _timed(self._redirect("-D"))
+        return _timed(self.exec_in(self.nat, "iptables", "-F", "NWDFAULTIN" if mode == "dns_down" else "NWDFAULT"))
+
+    def _masquerade(self, op: str) -> list[str]:
+        return self.exec_in(self.nat, "iptables", "-t", "nat", op, "POSTROUTING", "-o", self.wan_if_nat, "-j", "MASQUERADE")
+
+    def _redirect(self, op: str) -> list[str]:
+        """The latency fault: web traffic from the subnet through the delay proxy on the NAT host."""
+        return self.exec_in(self.nat, "iptables", "-t", "nat", op, "PREROUTING", "-i", self.lan_if_nat, "-p", "tcp",
+                            "-m", "multiport", "--dports", "80,443", "-j", "REDIRECT", "--to-ports", str(PROXY_PORT))
 
     # ---- teardown
     def stop_proc(self, proc: Proc, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int | None:

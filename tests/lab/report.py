@@ -41,6 +41,10 @@ def _cfgs(recs: list[dict], meta: dict) -> list[str]:
     return [c for c in CONFIGS if c in seen]
 
 
+def _rows(recs: list[dict], kind: str, mode: str, config: str) -> list[dict]:
+    return [r for r in recs if r.get("kind") == kind and r["mode"] == mode and r["config"] == config]
+
+
 def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
     lines = ["### Detection: fault injected → Failover execution started in moto", "",
              "median / p99 in seconds (n trials; a miss is a trial with no execution within the cap: "
@@ -51,7 +55,7 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
         cells = []
         any_rows = False
         for c in configs:
-            rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == m and r["config"] == c]
+            rs = _rows(recs, "trial", m, c)
             if not rs:
                 cells.append("–")
                 continue
@@ -69,7 +73,7 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in OUTAGE_MODES:
         for c in configs:
-            rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == m and r["config"] == c]
+            rs = _rows(recs, "trial", m, c)
             if not rs:
                 continue
             d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
@@ -94,7 +98,7 @@ def benign_table(recs: list[dict], configs: list[str]) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for m in BENIGN_MODES:
         for c in configs:
-            rs = [r for r in recs if r.get("kind") == "trial" and r["mode"] == m and r["config"] == c]
+            rs = _rows(recs, "trial", m, c)
             if not rs:
                 continue
             held = statistics.median([r["t_heal"] - r["t_inject"] for r in rs if r.get("t_heal") and r.get("t_inject")] or [0])
@@ -115,7 +119,7 @@ def soak_table(recs: list[dict], configs: list[str]) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m in SOAK_MODES:
         for c in configs:
-            for r in [r for r in recs if r.get("kind") == "soak" and r["mode"] == m and r["config"] == c]:
+            for r in _rows(recs, "soak", m, c):
                 res = r.get("resources") or {}
                 minutes = (r["t_heal"] - r["t_inject"]) / 60 if r.get("t_heal") and r.get("t_inject") else 0
                 pn = r.get("probes_during", 0) or 1
