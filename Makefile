@@ -67,4 +67,4 @@ test: deps venv rust-test $(EXTRA_TESTS)
 	@echo "make test: all suites passed"
 
 clean:
-	$(CARGO) clean; rm -rf $(VENV) $(VENV_IAC) .aws-sam
+	$(CARGO) clean; rm -rf .venv .venv-iac .venv-checkov .aws-sam

@@ -81,6 +81,10 @@ deploy: venv-iac
 	  echo "       [STACK=$(STACK)] [ALARM_TOPIC_ARN=arn:aws:sns:…] [CREATE_SFN_ENDPOINT=true|false]"; \
 	  echo "       [FALLBACK_NAT_GATEWAY_ID=nat-…] [CHECK_URLS=https://…,https://…] [EXTRA_PARAMS='Key=Value …']"; \
 	  exit 2; fi
+	@n_subnets=$$(echo "$(SUBNETS)" | tr ',' '\n' | grep -c .); n_azs=$$(echo "$(AZS)" | tr ',' '\n' | grep -c .); \
+	if [ "$$n_subnets" != "$$n_azs" ] || [ "$$n_subnets" -lt 2 ] || [ "$$n_subnets" -gt 6 ]; then \
+	  echo "make deploy: SUBNETS has $$n_subnets entries and AZS has $$n_azs; give 2-6 subnets and the AZ of each, in the same order"; \
+	  exit 2; fi
 	PATH="$(IAC_BIN):$$PATH" $(VENV_IAC)/bin/sam build --template infra/template.yaml --beta-features
 	$(VENV_IAC)/bin/sam deploy --template-file .aws-sam/build/template.yaml --stack-name $(STACK) \
 	  --region $(REGION) --resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
