@@ -92,6 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
+    extra = register_extra_configs(args.extra_config)
     configs = args.configs.split(",")
     for c in configs:
         if c not in CONFIGS:
@@ -116,13 +117,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs = meta.setdefault("binaries", [])
     if not runs or runs[-1].get("sha256") != digest:
         runs.append({"sha256": digest, "from": built_from, "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+    meta.setdefault("extra_configs", {}).update(extra)
     meta.update({"machine": machine_info(binary), "binary": built_from,
                  "trials": args.trials, "soak_min": args.soak_min, "exposure_s": args.exposure,
                  "configs": configs, "modes": modes, "soaks": soaks,
                  "command": " ".join(["make bench", f"BENCH_TRIALS={args.trials}", f"BENCH_SOAK_MIN={args.soak_min:g}",
                                       f"BENCH_EXPOSURE={args.exposure:g}"]
                                      + ([f"BENCH_CONFIGS={args.configs}"] if args.configs != "default,alternat,python" else [])
-                                     + ([f"BENCH_MODES={args.modes}"] if args.modes != "all" else []))})
+                                     + ([f"BENCH_MODES={args.modes}"] if args.modes != "all" else [])
+                                     + [f"BENCH_ARGS+='--extra-config {e}'" for e in args.extra_config])})
     meta_path.write_text(json.dumps(meta, indent=1))
 
     done = {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
@@ -167,10 +170,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_report(args)
 
 
+def register_extra_configs(specs: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """--extra-config NAME:VAR=V[,VAR=V...]: a configuration under test beside the built-in ones."""
+    extra = {}
+    for spec in specs:
+        name, _, assigns = spec.partition(":")
+        env = dict(a.split("=", 1) for a in assigns.split(",") if "=" in a)
+        if not name or not env:
+            raise SystemExit(f"bench: --extra-config {spec!r}: expected NAME:VAR=V[,VAR=V]")
+        extra[name] = (f"{name} ({', '.join(f'{k}={v}' for k, v in env.items())})", env)
+        CONFIGS[name] = extra[name]
+    return extra
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from report import write_report
     out = Path(args.out).resolve()
-    md, png = write_report(out)
+    md, png = write_report(out, Path(args.md).resolve() if getattr(args, "md", None) else None)
     print(f"bench: wrote {md} and {png}")
     return 0
 
@@ -186,8 +202,12 @@ def main() -> int:
     r.add_argument("--configs", default="default,alternat,python")
     r.add_argument("--modes", default="all")
     r.add_argument("--out", default=str(REPO / "out" / "bench"))
+    r.add_argument("--extra-config", action="append", default=[], metavar="NAME:VAR=V[,VAR=V]",
+                   help="an extra configuration to compare (repeatable); name it in --configs")
+    r.add_argument("--md", help="write the report here (and its PNG beside it) instead of BENCHMARKS.md")
     p = sub.add_parser("report")
     p.add_argument("--out", default=str(REPO / "out" / "bench"))
+    p.add_argument("--md", help="write the report here instead of BENCHMARKS.md")
     sub.add_parser("gc")
     args = ap.parse_args()
     if args.cmd == "run":

@@ -38,7 +38,8 @@ DEFAULT_TIMING = {"CONNECTIVITY_CHECK_INTERVAL": 0.4, "REQUEST_TIMEOUT": 0.8, "U
 def timing(config: str) -> dict[str, float]:
     t = dict(DEFAULT_TIMING)
     for k, v in CONFIGS[config][1].items():
-        t[k] = float(v)
+        if k in t:
+            t[k] = float(v)
     return t
 
 

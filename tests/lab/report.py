@@ -280,11 +280,17 @@ def draw_timeline(r: dict, png: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path) -> tuple[Path, Path]:
+def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
+    """Writes BENCHMARKS.md and docs/bench/outage-timeline.png, or, for an experiment, md_path and a
+    PNG beside it."""
     recs, meta = load(out)
+    for name, (label, env) in meta.get("extra_configs", {}).items():
+        CONFIGS.setdefault(name, (label, env))
     configs = _cfgs(recs, meta)
     m = meta.get("machine", {})
-    png = REPO / PNG_REL
+    md = Path(md_path) if md_path else MD_PATH
+    png_rel = PNG_REL if md_path is None else f"{md.stem}-timeline.png"
+    png = md.parent / png_rel
     pick = pick_timeline(recs)
     if pick:
         draw_timeline(pick, png)
@@ -337,7 +343,7 @@ def write_report(out: Path) -> tuple[Path, Path]:
     lines += soak_table(recs, configs) + [""]
     if pick:
         lines += ["## One outage, probe by probe", "",
-                  f"![timeline]({PNG_REL})", "",
+                  f"![timeline]({png_rel})", "",
                   f"{MODE_LABELS[pick['mode']]}, trial {pick['trial']}, configuration {pick['config']} "
                   f"(the trial closest to the median detection). One row per target: each probe is a mark at its start "
                   "(| succeeded, x failed) and a line as long as its latency, green when it succeeded, coloured by cause "
@@ -363,5 +369,5 @@ def write_report(out: Path) -> tuple[Path, Path]:
               "outage our checker sees inside one fault counts toward the executions (one per dedup window).",
               ""]
     lines += ["## Harness notes", ""] + notes(recs) + [""]
-    MD_PATH.write_text("\n".join(lines))
-    return MD_PATH, png
+    md.write_text("\n".join(lines))
+    return md, png
