@@ -49,7 +49,7 @@ release:
 	$(CARGO) build --release --locked -p connectivity-checker
 
 rust-test: build venv
-	MOTO_SERVER_BIN=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --locked
+	MOTO_SERVER_BIN=$(CURDIR)/$(VENV)/bin/moto_server $(CARGO) test --workspace --all-targets --locked
 
 # The main job on emulated AWS: outage -> detection -> Failover execution -> routes moved.
 demo: deps venv build-bin
