@@ -125,7 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                       f"BENCH_EXPOSURE={args.exposure:g}"]
                                      + ([f"BENCH_CONFIGS={args.configs}"] if args.configs != "default,alternat,python" else [])
                                      + ([f"BENCH_MODES={args.modes}"] if args.modes != "all" else [])
-                                     + [f"BENCH_ARGS+='--extra-config {e}'" for e in args.extra_config])})
+                                     + ([f"BENCH_EXTRA='{' '.join('--extra-config ' + e for e in args.extra_config)}'"]
+                                        if args.extra_config else []))})
     meta_path.write_text(json.dumps(meta, indent=1))
 
     done = {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}

@@ -5,6 +5,8 @@
 #   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable)
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
+# Knobs: BENCH_TRIALS, BENCH_SOAK_MIN, BENCH_EXPOSURE, BENCH_CONFIGS, BENCH_MODES, BENCH_OUT, and
+# BENCH_EXTRA='--extra-config NAME:VAR=V,VAR=V --md out/x.md' to compare a tuning without touching BENCHMARKS.md.
 LAB_PY      = $(VENV)/bin/python
 LAB_DIR     = tests/lab
 LAB_MODE   ?= blackhole
@@ -15,8 +17,9 @@ BENCH_EXPOSURE ?= 30
 BENCH_CONFIGS  ?= default,alternat,python
 BENCH_MODES    ?= all
 BENCH_OUT      ?= out/bench
+BENCH_EXTRA    ?=
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
-                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --out $(BENCH_OUT)
+                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --out $(BENCH_OUT) $(BENCH_EXTRA)
 
 .PHONY: lab lab-smoke lab-selftest lab-clean bench bench-bg bench-report
 
