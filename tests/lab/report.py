@@ -308,7 +308,9 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         f"- **Reproduce** (root): `{meta.get('command', 'make bench')}` — results land in out/bench/results.jsonl; "
         "the run resumes where it stopped; `make bench-report` re-renders this page",
         f"- **Size of this run**: {len(n_trials)} trial(s) per failure mode, soak {meta.get('soak_min', '?')} min, "
-        f"non-outage faults held {meta.get('exposure_s', '?')} s per trial",
+        f"non-outage faults held {meta.get('exposure_s', '?')} s per trial"
+        + (f" — **partial: {len(n_trials)} of the {meta['trials']} planned trials done so far** (the same command "
+           "resumes the run)" if meta.get("trials") and len(n_trials) < meta["trials"] else ""),
         "",
         "## The lab",
         "",
