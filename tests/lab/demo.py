@@ -26,7 +26,7 @@ def main() -> int:
     args = ap.parse_args()
     reason = require_root_tools()
     if reason:
-        print(f"lab: {reason}")
+        print(f"{'SKIP ' if os.geteuid() != 0 else ''}lab: {reason}")
         return 0 if os.geteuid() != 0 else 1
     if not os.access(args.binary, os.X_OK):
         print(f"lab: no checker binary at {args.binary}")
