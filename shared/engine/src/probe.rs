@@ -99,6 +99,9 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
+/// When TCP has not connected after this fraction of the timeout, a second attempt races the first.
+const HEDGE_FRACTION: f64 = 0.4;
+
 /// Largest response head read; anything larger is not a probe answer we need.
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -189,7 +192,9 @@ impl Prober for HttpProber {
             Err(_) => Some(match (&progress.dns, &progress.connect) {
                 (None, _) => fail(Cause::Dns, "DNS lookup timed out"),
                 (Some(_), None) => fail(Cause::ConnectTimeout, "TCP connection not established in time"),
-                _ if progress.tls.is_none() && target.is_tls() => fail(Cause::Tls, "TLS handshake did not complete in time"),
+                // A stalled handshake is a stalled path (loss, a dead NAT after connect), not a
+                // certificate or protocol problem: `tls` is kept for those.
+                _ if progress.tls.is_none() && target.is_tls() => fail(Cause::Timeout, "TLS handshake did not complete in time"),
                 _ => fail(Cause::Timeout, "no complete response head in time"),
             }),
         };
@@ -214,8 +219,9 @@ impl HttpProber {
         // TCP: try each address in turn; immediate errors move on, the shared timeout bounds it all.
         let mut last = fail(Cause::Other, "no address to connect to");
         let mut stream = None;
+        let hedge_after = self.timeout.mul_f64(HEDGE_FRACTION);
         for addr in addrs {
-            match TcpStream::connect(addr).await {
+            match connect_hedged(addr, hedge_after).await {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -282,6 +288,32 @@ async fn resolve(host: &str, port: u16, ipv4_only: bool) -> Result<Vec<SocketAdd
         return Err(fail(Cause::Dns, if ipv4_only { "no IPv4 address (IPV4_ONLY=true)" } else { "no address" }));
     }
     Ok(addrs)
+}
+
+/// Linux retransmits a lost SYN (or answers a lost SYN-ACK) only after its 1 s initial RTO, later
+/// than a sub-second probe timeout, so one lost packet would fail the probe. A second attempt started
+/// at `hedge_after` races the first: one lost packet then costs `hedge_after`, not the probe. A dead
+/// path still fails both attempts, in the same time, so detection is unchanged.
+async fn connect_hedged(addr: SocketAddr, hedge_after: Duration) -> io::Result<TcpStream> {
+    let first = TcpStream::connect(addr);
+    tokio::pin!(first);
+    tokio::select! {
+        result = &mut first => return result,
+        () = tokio::time::sleep(hedge_after) => {}
+    }
+    let second = TcpStream::connect(addr);
+    tokio::pin!(second);
+    // The first to connect wins; an error from one still waits for the other.
+    tokio::select! {
+        result = &mut first => match result {
+            Ok(stream) => Ok(stream),
+            Err(e) => second.await.or(Err(e)),
+        },
+        result = &mut second => match result {
+            Ok(stream) => Ok(stream),
+            Err(e) => first.await.or(Err(e)),
+        },
+    }
 }
 
 fn classify_connect(e: &io::Error) -> Failure {

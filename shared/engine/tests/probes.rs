@@ -56,6 +56,37 @@ async fn a_full_accept_queue_drops_the_syn_and_is_connect_timeout() {
 }
 
 #[tokio::test]
+async fn one_lost_syn_is_repaired_by_the_hedged_second_attempt() {
+    // Given a listener whose full accept queue drops the probe's first SYN (Linux would resend it
+    // only after 1 s, past the 400 ms timeout), and that starts accepting 100 ms later,
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let listener = socket.listen(0).unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
+            fillers.push(s);
+        }
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                read_request(&mut s).await;
+                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").await;
+            });
+        }
+    });
+    // when probed, then the second attempt (at 40 % of the timeout) connects and the probe succeeds.
+    let r = probe(&prober(), &format!("http://{addr}/")).await;
+    assert_eq!((r.cause, r.status), (None, Some(204)), "{r:?}");
+    let connect = r.connect.expect("connected");
+    assert!(connect >= TIMEOUT.mul_f64(0.4), "connected after {connect:?}: the first SYN was not the one that got through");
+    drop(fillers);
+}
+
+#[tokio::test]
 async fn a_server_that_accepts_and_never_speaks_is_a_timeout() {
     let addr = serve(|s: TcpStream| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -146,14 +177,15 @@ async fn an_untrusted_or_wrong_host_certificate_is_tls() {
 }
 
 #[tokio::test]
-async fn a_tls_handshake_that_never_completes_is_tls() {
+async fn a_tls_handshake_that_never_completes_is_a_timeout_not_a_tls_error() {
     let addr = serve(|s: TcpStream| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(s);
     })
     .await;
     let r = probe(&prober(), &format!("https://localhost:{}/", addr.port())).await;
-    assert_eq!(r.cause, Some(Cause::Tls), "{r:?}");
+    assert_eq!(r.cause, Some(Cause::Timeout), "{r:?}");
+    assert_eq!(r.detail.as_deref(), Some("TLS handshake did not complete in time"));
     assert!(r.connect.is_some() && r.tls.is_none());
 }
 
