@@ -37,28 +37,9 @@ async fn a_closed_port_is_connect_refused() {
     assert_eq!(r.cause, Some(Cause::ConnectRefused));
 }
 
-#[tokio::test]
-async fn a_full_accept_queue_drops_the_syn_and_is_connect_timeout() {
-    // A listener that never accepts, with its queue filled: the kernel drops further SYNs, which is
-    // what a blackholed NAT looks like from the subnet.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = socket.local_addr().unwrap();
-    let _listener = socket.listen(0).unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..4 {
-        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await {
-            fillers.push(s);
-        }
-    }
-    let r = probe(&prober(), &format!("http://{addr}/")).await;
-    assert_eq!(r.cause, Some(Cause::ConnectTimeout), "{r:?}");
-}
-
-#[tokio::test]
-async fn one_lost_syn_is_repaired_by_the_hedged_second_attempt() {
-    // Given a listener whose full accept queue drops the probe's first SYN (Linux would resend it
-    // only after 1 s, past the 400 ms timeout), and that starts accepting 100 ms later,
+/// A listener that does not accept, with its queue filled: the kernel drops further SYNs. Keep the
+/// returned connections alive as long as the queue must stay full.
+async fn full_accept_queue() -> (std::net::SocketAddr, TcpListener, Vec<TcpStream>) {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = socket.local_addr().unwrap();
@@ -69,6 +50,23 @@ async fn one_lost_syn_is_repaired_by_the_hedged_second_attempt() {
             fillers.push(s);
         }
     }
+    (addr, listener, fillers)
+}
+
+#[tokio::test]
+async fn a_full_accept_queue_drops_the_syn_and_is_connect_timeout() {
+    // A listener that never accepts, with its queue filled: the kernel drops further SYNs, which is
+    // what a blackholed NAT looks like from the subnet.
+    let (addr, _listener, _fillers) = full_accept_queue().await;
+    let r = probe(&prober(), &format!("http://{addr}/")).await;
+    assert_eq!(r.cause, Some(Cause::ConnectTimeout), "{r:?}");
+}
+
+#[tokio::test]
+async fn one_lost_syn_is_repaired_by_the_hedged_second_attempt() {
+    // Given a listener whose full accept queue drops the probe's first SYN (Linux would resend it
+    // only after 1 s, past the 400 ms timeout), and that starts accepting 100 ms later,
+    let (addr, listener, fillers) = full_accept_queue().await;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         while let Ok((mut s, _)) = listener.accept().await {
