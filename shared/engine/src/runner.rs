@@ -143,7 +143,7 @@ where
     };
     let mut metrics = MetricsBuffer::new(cfg.targets.len());
     let mut verdict: Verdict<SystemTime> = Verdict::new(cfg.unhealthy_threshold, cfg.healthy_threshold);
-    let mut summary = RunSummary { verdict: Health::Healthy.as_str().into(), ..Default::default() };
+    let mut summary = RunSummary::default();
     let mut sink_failed = false;
     let mut flush = |metrics: &mut MetricsBuffer, health: Health| {
         for doc in metrics.drain(&ctx, timefmt::epoch_millis(clock.now()), health.as_str()) {
@@ -258,13 +258,11 @@ where
                             }
                             _ => tracing::info!(event = "failover_disabled", "no FAILOVER_STATE_MACHINE_ARN: detect-only"),
                         }
-                        summary.verdict = Health::Unhealthy.as_str().into();
                         flush(&mut metrics, verdict.state());
                     }
                     Some(Transition::BecameHealthy) => {
                         tracing::info!(event = "verdict_changed", from = "unhealthy", to = "healthy", round = done.number,
                             "egress HEALTHY again after {} consecutive good rounds", cfg.healthy_threshold);
-                        summary.verdict = Health::Healthy.as_str().into();
                         flush(&mut metrics, verdict.state());
                     }
                 }
