@@ -10,10 +10,11 @@ without crossing the NAT's forwarding path, so a NAT failure shows as connect fa
 failures, and "DNS down" is its own fault (queries to it dropped on the NAT host).
 
 Every address is in 198.18.0.0/15 (RFC 2544 benchmarking). Every namespace is called
-nwd-<run id>-<role>, every interface nwd<run id><n>, so two labs (the smoke test and a bench) never
-meet. Faults are injected on the nat namespace only: filter chains NWDFAULT (hooked first into
-FORWARD) and NWDFAULTIN (INPUT, for DNS), the MASQUERADE rule, the uplink, or a REDIRECT to a
-userspace delay proxy.
+nwd-<run id>-<role>, every interface nwd<run id><n>, so two labs (the smoke test and a bench, or
+the labs of a parallel bench) never meet; iptables runs with -w, since with the legacy backend the
+xtables lock is shared by every namespace. Faults are injected on the nat namespace only: filter
+chains NWDFAULT (hooked first into FORWARD) and NWDFAULTIN (INPUT, for DNS), the MASQUERADE rule,
+the uplink, or a REDIRECT to a userspace delay proxy.
 
 Cleanup: Lab.close() (also registered with atexit; callers install signal handlers through
 install_signal_handlers()) stops every process it started by its process-group id, deletes its
@@ -324,10 +325,9 @@ class Lab:
         run(self.exec_in(self.nat, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"))
         self.nat_rules_base()
         # private <-> root: the Step Functions VPC endpoint, never through the NAT.
-        self._alloc_vpce()
         run(["ip", "link", "add", p1, "netns", self.priv, "type", "veth", "peer", "name", r0])
+        self._alloc_vpce(r0)
         run(["ip", "-n", self.priv, "addr", "add", f"{self.vpce_priv_ip}/30", "dev", p1])
-        run(["ip", "addr", "add", f"{self.vpce_root_ip}/30", "dev", r0])
         run(["ip", "-n", self.priv, "link", "set", p1, "up"])
         run(["ip", "link", "set", r0, "up"])
         # Names: the private subnet resolves the targets through the lab DNS on the NAT host's LAN
@@ -342,8 +342,10 @@ class Lab:
         (etc_nat / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{t.ip} {t.fqdn}\n" for t in TARGETS))
         (etc_nat / "resolv.conf").write_text("nameserver 127.0.0.1\n")
 
-    def _alloc_vpce(self) -> None:
-        """A /30 from 198.19.252.0/22 not used by any other interface of the root namespace."""
+    def _alloc_vpce(self, root_if: str) -> None:
+        """A /30 from 198.19.252.0/22 not used by any other interface of the root namespace, put on
+        root_if before the lock is released: labs starting at the same moment (bench --jobs) must not
+        both see the same /30 as free."""
         STATE_ROOT.mkdir(parents=True, exist_ok=True)
         with open(STATE_ROOT / ".alloc.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -355,6 +357,7 @@ class Lab:
                 if f" {root_ip}/" not in used:
                     self.vpce_net, self.vpce_root_ip = net, root_ip
                     self.vpce_priv_ip = f"198.19.{252 + k // 256}.{k % 256 + 2}"
+                    run(["ip", "addr", "add", f"{root_ip}/30", "dev", root_if])
                     return
         raise LabError("no free /30 in 198.19.252.0/22 for the endpoint link")
 
@@ -363,7 +366,7 @@ class Lab:
             "*filter\n:NWDFAULT - [0:0]\n:NWDFAULTIN - [0:0]\n-A FORWARD -j NWDFAULT\n-A INPUT -j NWDFAULTIN\nCOMMIT\n"
             f"*nat\n-A POSTROUTING -o {self.wan_if_nat} -j MASQUERADE\nCOMMIT\n"
         )
-        run(self.exec_in(self.nat, "iptables-restore", "--noflush"), input=rules)
+        run(self.exec_in(self.nat, "iptables-restore", "-w", "--noflush"), input=rules)
 
     def _make_ca(self) -> None:
         from certs import make_ca_and_leaf  # local module; needs `cryptography`
@@ -454,8 +457,8 @@ class Lab:
 
     def nat_counters(self) -> dict[str, int]:
         """Packets the NAT forwarded and masqueraded so far (to show what crossed it)."""
-        out = run(self.exec_in(self.nat, "iptables", "-t", "nat", "-L", "POSTROUTING", "-v", "-x", "-n")).stdout
-        fwd = run(self.exec_in(self.nat, "iptables", "-L", "FORWARD", "-v", "-x", "-n")).stdout
+        out = run(self.exec_in(self.nat, "iptables", "-w", "-t", "nat", "-L", "POSTROUTING", "-v", "-x", "-n")).stdout
+        fwd = run(self.exec_in(self.nat, "iptables", "-w", "-L", "FORWARD", "-v", "-x", "-n")).stdout
         def first_pkts(text: str, needle: str) -> int:
             for line in text.splitlines():
                 if needle in line:
@@ -467,7 +470,7 @@ class Lab:
     def _fault_chain(self, rules: list[str], chain: str = "NWDFAULT") -> float:
         """Append rules to a fault chain in one atomic iptables-restore."""
         text = "*filter\n" + "".join(f"-A {chain} {r}\n" for r in rules) + "COMMIT\n"
-        return _timed(self.exec_in(self.nat, "iptables-restore", "--noflush"), input=text)
+        return _timed(self.exec_in(self.nat, "iptables-restore", "-w", "--noflush"), input=text)
 
     def inject(self, mode: str, **kw) -> float:
         if self.fault is not None:
@@ -510,7 +513,7 @@ class Lab:
                         started.set()
                     if self._flap_stop.wait(period):
                         break
-                    run(self.exec_in(self.nat, "iptables", "-F", "NWDFAULT"))
+                    run(self.exec_in(self.nat, "iptables", "-w", "-F", "NWDFAULT"))
                     self._flap_stop.wait(period)
 
             self._flap = threading.Thread(target=flap, name="nwd-flap", daemon=True)
@@ -539,14 +542,14 @@ class Lab:
             return _timed(self._masquerade("-A"))
         if mode == "latency":
             return _timed(self._redirect("-D"))
-        return _timed(self.exec_in(self.nat, "iptables", "-F", "NWDFAULTIN" if mode == "dns_down" else "NWDFAULT"))
+        return _timed(self.exec_in(self.nat, "iptables", "-w", "-F", "NWDFAULTIN" if mode == "dns_down" else "NWDFAULT"))
 
     def _masquerade(self, op: str) -> list[str]:
-        return self.exec_in(self.nat, "iptables", "-t", "nat", op, "POSTROUTING", "-o", self.wan_if_nat, "-j", "MASQUERADE")
+        return self.exec_in(self.nat, "iptables", "-w", "-t", "nat", op, "POSTROUTING", "-o", self.wan_if_nat, "-j", "MASQUERADE")
 
     def _redirect(self, op: str) -> list[str]:
         """The latency fault: web traffic from the subnet through the delay proxy on the NAT host."""
-        return self.exec_in(self.nat, "iptables", "-t", "nat", op, "PREROUTING", "-i", self.lan_if_nat, "-p", "tcp",
+        return self.exec_in(self.nat, "iptables", "-w", "-t", "nat", op, "PREROUTING", "-i", self.lan_if_nat, "-p", "tcp",
                             "-m", "multiport", "--dports", "80,443", "-j", "REDIRECT", "--to-ports", str(PROXY_PORT))
 
     # ---- teardown
