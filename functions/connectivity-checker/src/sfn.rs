@@ -101,6 +101,7 @@ mod tests {
     use aws_sdk_sfn::types::error::{ExecutionAlreadyExists, StateMachineDoesNotExist};
     use aws_smithy_mocks::{mock, mock_client};
     use nat_watchdog_engine::failover::{FailoverInput, FailoverRequest};
+    use nat_watchdog_engine::verdict::Rule;
 
     fn request() -> FailoverRequest {
         FailoverRequest {
@@ -113,6 +114,9 @@ mod tests {
                 outage_started_at: "2026-11-22T20:01:12.000Z".into(),
                 failed_targets: vec![],
                 consecutive_bad_rounds: 3,
+                rule: Rule::Consecutive,
+                bad_rounds_in_window: 3,
+                window_rounds: 30,
                 checker: "t".into(),
             },
         }

@@ -51,6 +51,7 @@ async fn cut_targets_start_exactly_one_failover_execution_with_the_expected_inpu
     assert_eq!(input["availabilityZone"], "us-east-1a");
     assert_eq!(input["subnetId"], "subnet-0aaa");
     assert_eq!(input["consecutiveBadRounds"], 3);
+    assert_eq!(input["rule"], "consecutive");
     let failed = input["failedTargets"].as_array().expect("failedTargets");
     assert_eq!(failed.len(), 3);
     for (f, t) in failed.iter().zip(&targets) {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::target::{Target, TargetError};
+use crate::verdict::WindowRule;
 
 /// Public, diverse, CDN-fronted endpoints that answer a tiny response quickly.
 pub const DEFAULT_CHECK_URLS: &str =
@@ -49,6 +50,9 @@ pub struct Config {
     pub timeout: Duration,
     pub unhealthy_threshold: u32,
     pub healthy_threshold: u32,
+    /// The windowed UNHEALTHY rule (`DEGRADED_THRESHOLD` bad of the last `DEGRADED_WINDOW` rounds);
+    /// `None` when `DEGRADED_WINDOW=0`.
+    pub degraded: Option<WindowRule>,
     pub quorum: usize,
     pub status_policy: StatusPolicy,
     pub ipv4_only: bool,
@@ -84,6 +88,8 @@ const SECONDS_FORM: &str = "a number of seconds (fractions allowed, e.g. 0.5)";
 const COUNT_FORM: &str = "a whole number from 1 to 1000";
 const POLICY_FORM: &str =
     "below-500, any, 2xx, 2xx-3xx, or a comma-separated list of codes and ranges such as 200-299,404";
+const DEGRADED_WINDOW_FORM: &str = "a number of rounds from 0 (rule off) to 1000, at least DEGRADED_THRESHOLD";
+const DEGRADED_THRESHOLD_FORM: &str = "a whole number of bad rounds above UNHEALTHY_THRESHOLD and at most DEGRADED_WINDOW";
 const BOOL_FORM: &str = "true or false";
 const ARN_FORM: &str = "arn:<partition>:states:<region>:<12-digit account>:stateMachine:<name>";
 const AZ_FORM: &str = "an availability zone name or id such as us-east-1a or use1-az1";
@@ -109,6 +115,7 @@ impl Config {
         let timeout = seconds(get, "REQUEST_TIMEOUT", 0.8, 0.05, 60.0)?;
         let unhealthy_threshold = count(get, "UNHEALTHY_THRESHOLD", 3)?;
         let healthy_threshold = count(get, "HEALTHY_THRESHOLD", 3)?;
+        let degraded = parse_degraded(get, unhealthy_threshold)?;
         let quorum = count(get, "QUORUM", 1)? as usize;
         if quorum > targets.len() {
             return Err(ConfigError::Invalid {
@@ -177,6 +184,7 @@ impl Config {
             timeout,
             unhealthy_threshold,
             healthy_threshold,
+            degraded,
             quorum,
             status_policy,
             ipv4_only,
@@ -250,6 +258,62 @@ fn count<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, defa
         return Err(invalid(variable, raw, "outside 1..=1000", COUNT_FORM));
     }
     Ok(value)
+}
+
+/// `DEGRADED_WINDOW` / `DEGRADED_THRESHOLD`. The defaults (6 of 30, a fifth of the rounds) grow with
+/// `UNHEALTHY_THRESHOLD` so that raising it alone never lets the windowed rule fire on a shorter run
+/// of bad rounds than the operator asked for: threshold max(6, 2 × UNHEALTHY_THRESHOLD), window
+/// max(30, 5 × threshold) up to 1000 rounds (off by default above UNHEALTHY_THRESHOLD 500, where no
+/// window fits). Explicit values must keep that promise too; `DEGRADED_WINDOW=0` turns the rule off.
+fn parse_degraded<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+    unhealthy_threshold: u32,
+) -> Result<Option<WindowRule>, ConfigError> {
+    let whole = |variable: &'static str, raw: &str, form: &'static str| -> Result<u32, ConfigError> {
+        let value: u32 = raw.parse().map_err(|_| invalid(variable, raw, "not a whole number", form))?;
+        if value > 1000 {
+            return Err(invalid(variable, raw, "outside 0..=1000", form));
+        }
+        Ok(value)
+    };
+    let window = get("DEGRADED_WINDOW").map(|raw| whole("DEGRADED_WINDOW", raw, DEGRADED_WINDOW_FORM)).transpose()?;
+    let threshold = get("DEGRADED_THRESHOLD").map(|raw| whole("DEGRADED_THRESHOLD", raw, DEGRADED_THRESHOLD_FORM)).transpose()?;
+    if window == Some(0) {
+        return Ok(None);
+    }
+    let threshold = match (threshold, get("DEGRADED_THRESHOLD")) {
+        (Some(t), Some(raw)) => {
+            if t <= unhealthy_threshold {
+                return Err(invalid(
+                    "DEGRADED_THRESHOLD",
+                    raw,
+                    format!(
+                        "not above UNHEALTHY_THRESHOLD ({unhealthy_threshold}): scattered bad rounds would turn the verdict \
+                         UNHEALTHY sooner than consecutive ones"
+                    ),
+                    DEGRADED_THRESHOLD_FORM,
+                ));
+            }
+            t
+        }
+        _ => {
+            let t = (2 * unhealthy_threshold).max(6);
+            if t > 1000 && window.is_none() {
+                return Ok(None);
+            }
+            t
+        }
+    };
+    let window = window.unwrap_or_else(|| (5 * threshold).clamp(30, 1000));
+    if threshold > window {
+        return Err(invalid(
+            "DEGRADED_WINDOW",
+            &window.to_string(),
+            format!("smaller than DEGRADED_THRESHOLD ({threshold}), so the rule could never fire"),
+            DEGRADED_WINDOW_FORM,
+        ));
+    }
+    Ok(Some(WindowRule { window, threshold }))
 }
 
 fn boolean<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -447,6 +511,9 @@ mod tests {
             ("METRICS_NAMESPACE", "bad{ns}", "not allowed"),
             ("SUBNET_ID", "subnet 1", "not allowed"),
             ("MAX_RUN_SECONDS", "0.5", "outside"),
+            ("DEGRADED_WINDOW", "-1", "not a whole number"),
+            ("DEGRADED_WINDOW", "1001", "outside"),
+            ("DEGRADED_THRESHOLD", "six", "not a whole number"),
         ];
         for &(variable, value, reason) in cases {
             let mut pairs = vec![(variable, value)];
@@ -459,6 +526,31 @@ mod tests {
             assert!(text.contains(reason), "{variable}={value}: {text:?} should mention {reason:?}");
             assert!(text.contains("expected"), "{text:?} must state the accepted form");
         }
+    }
+
+    #[test]
+    fn the_windowed_rule_defaults_to_six_of_thirty_and_scales_with_the_threshold() {
+        assert_eq!(cli(&[]).unwrap().degraded, Some(WindowRule { window: 30, threshold: 6 }));
+        let c = cli(&[("UNHEALTHY_THRESHOLD", "10")]).unwrap();
+        assert_eq!(c.degraded, Some(WindowRule { window: 100, threshold: 20 }));
+        let c = cli(&[("DEGRADED_THRESHOLD", "8")]).unwrap();
+        assert_eq!(c.degraded, Some(WindowRule { window: 40, threshold: 8 }));
+        let c = cli(&[("DEGRADED_WINDOW", "50"), ("DEGRADED_THRESHOLD", "10")]).unwrap();
+        assert_eq!(c.degraded, Some(WindowRule { window: 50, threshold: 10 }));
+        assert_eq!(cli(&[("DEGRADED_WINDOW", "0")]).unwrap().degraded, None);
+        // Off when no window can hold the default threshold; and off wins over any threshold.
+        assert_eq!(cli(&[("UNHEALTHY_THRESHOLD", "600")]).unwrap().degraded, None);
+        assert_eq!(cli(&[("DEGRADED_WINDOW", "0"), ("DEGRADED_THRESHOLD", "2")]).unwrap().degraded, None);
+    }
+
+    #[test]
+    fn a_windowed_rule_that_would_outrun_the_consecutive_one_is_rejected() {
+        let e = cli(&[("UNHEALTHY_THRESHOLD", "4"), ("DEGRADED_THRESHOLD", "4")]).unwrap_err();
+        assert_eq!(e.variable(), "DEGRADED_THRESHOLD");
+        assert!(e.to_string().contains("UNHEALTHY_THRESHOLD (4)"), "{e}");
+        let e = cli(&[("DEGRADED_WINDOW", "5")]).unwrap_err();
+        assert_eq!(e.variable(), "DEGRADED_WINDOW");
+        assert!(e.to_string().contains("DEGRADED_THRESHOLD (6)"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::probe::Cause;
 use crate::timefmt;
+use crate::verdict::Rule;
 
 /// The execution input the Failover state machine receives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,6 +21,12 @@ pub struct FailoverInput {
     pub outage_started_at: String,
     pub failed_targets: Vec<FailedTarget>,
     pub consecutive_bad_rounds: u32,
+    /// Which rule fired: `consecutive` (hard failure) or `window` (a path failing part of the time).
+    pub rule: Rule,
+    /// Bad rounds among the last `windowRounds` rounds seen since the verdict last turned healthy
+    /// (both 0 when the windowed rule is off).
+    pub bad_rounds_in_window: u32,
+    pub window_rounds: u32,
     pub checker: String,
 }
 
@@ -226,12 +233,15 @@ mod tests {
                 outage_started_at: "2026-11-22T20:01:12.000Z".into(),
                 failed_targets: vec![FailedTarget { url: "https://a.example/".into(), cause: Cause::ConnectTimeout }],
                 consecutive_bad_rounds: 3,
+                rule: Rule::Consecutive,
+                bad_rounds_in_window: 3,
+                window_rounds: 12,
                 checker: "connectivity-checker/0.1.0".into(),
             },
         };
         assert_eq!(
             req.input_json(),
-            r#"{"availabilityZone":"us-east-1a","subnetId":"subnet-1","detectedAt":"2026-11-22T20:01:13.412Z","outageStartedAt":"2026-11-22T20:01:12.000Z","failedTargets":[{"url":"https://a.example/","cause":"connect_timeout"}],"consecutiveBadRounds":3,"checker":"connectivity-checker/0.1.0"}"#
+            r#"{"availabilityZone":"us-east-1a","subnetId":"subnet-1","detectedAt":"2026-11-22T20:01:13.412Z","outageStartedAt":"2026-11-22T20:01:12.000Z","failedTargets":[{"url":"https://a.example/","cause":"connect_timeout"}],"consecutiveBadRounds":3,"rule":"consecutive","badRoundsInWindow":3,"windowRounds":12,"checker":"connectivity-checker/0.1.0"}"#
         );
     }
 
@@ -274,6 +284,9 @@ mod tests {
                 outage_started_at: String::new(),
                 failed_targets: vec![],
                 consecutive_bad_rounds: 3,
+                rule: Rule::Consecutive,
+                bad_rounds_in_window: 3,
+                window_rounds: 30,
                 checker: String::new(),
             },
         }

@@ -16,7 +16,7 @@ use crate::failover::{self, FailedTarget, FailoverInput, FailoverRequest, Failov
 use crate::ports::{Clock, MetricSink};
 use crate::probe::{Cause, ProbeReport, Prober};
 use crate::timefmt;
-use crate::verdict::{round_is_good, Health, Transition, Verdict};
+use crate::verdict::{round_is_good, Health, Rule, Transition, Verdict};
 
 /// Extra time a probe may take past its own timeout before the loop declares it timed out anyway.
 const PROBE_GRACE: Duration = Duration::from_millis(250);
@@ -142,7 +142,7 @@ where
         targets: cfg.targets.iter().map(|t| t.label().to_string()).collect(),
     };
     let mut metrics = MetricsBuffer::new(cfg.targets.len());
-    let mut verdict: Verdict<SystemTime> = Verdict::new(cfg.unhealthy_threshold, cfg.healthy_threshold);
+    let mut verdict: Verdict<SystemTime> = Verdict::new(cfg.unhealthy_threshold, cfg.healthy_threshold, cfg.degraded);
     let mut summary = RunSummary::default();
     let mut sink_failed = false;
     let mut flush = |metrics: &mut MetricsBuffer, health: Health| {
@@ -220,17 +220,24 @@ where
                 metrics.record_round(good, verdict.state() == Health::Unhealthy);
                 match transition {
                     None => {}
-                    Some(Transition::BecameUnhealthy { outage_started }) => {
+                    Some(Transition::BecameUnhealthy { outage_started, rule }) => {
                         summary.incidents += 1;
                         let failed: Vec<FailedTarget> = done.reports.iter().enumerate()
                             .filter_map(|(i, r)| r.cause.map(|cause| FailedTarget { url: cfg.targets[i].label().to_string(), cause }))
                             .collect();
                         let causes: Vec<String> = failed.iter().map(|f| format!("{} {}", f.url, f.cause)).collect();
+                        let (bad_in_window, window_rounds) = verdict.window_counts();
+                        let why = match rule {
+                            Rule::Consecutive => format!("{} consecutive bad rounds", verdict.bad_streak()),
+                            Rule::Window => format!("{bad_in_window} of the last {window_rounds} rounds bad (intermittent failure)"),
+                        };
                         tracing::info!(
                             event = "verdict_changed", from = "healthy", to = "unhealthy", round = done.number,
+                            rule = rule.as_str(), consecutive_bad_rounds = verdict.bad_streak(),
+                            bad_rounds_in_window = bad_in_window, window_rounds,
                             outage_started_at = %timefmt::rfc3339_millis(outage_started),
                             failed_targets = %causes.join(", "),
-                            "egress UNHEALTHY after {} consecutive bad rounds", cfg.unhealthy_threshold
+                            "egress UNHEALTHY: {why}"
                         );
                         match (failover, &cfg.state_machine_arn) {
                             (Some(starter), Some(arn)) if trigger.is_none() => {
@@ -244,6 +251,9 @@ where
                                         outage_started_at: timefmt::rfc3339_millis(outage_started),
                                         failed_targets: failed,
                                         consecutive_bad_rounds: verdict.bad_streak(),
+                                        rule,
+                                        bad_rounds_in_window: bad_in_window,
+                                        window_rounds,
                                         checker: concat!("connectivity-checker/", env!("CARGO_PKG_VERSION")).into(),
                                     },
                                 };

@@ -33,6 +33,15 @@ impl World {
         }
         self
     }
+    /// Every target down for `down_s`, up for `up_s`, over and over from `from_s` to `to_s`.
+    fn flapping(mut self, targets: usize, from_s: f64, to_s: f64, down_s: f64, up_s: f64) -> Self {
+        let mut t = from_s;
+        while t < to_s {
+            self = self.all_down(targets, t, (t + down_s).min(to_s));
+            t += down_s + up_s;
+        }
+        self
+    }
 }
 
 struct ScriptedProber {
@@ -177,6 +186,7 @@ async fn a_hard_failure_starts_exactly_one_failover_within_the_detection_target(
     assert_eq!(input["availabilityZone"], "us-east-1a");
     assert_eq!(input["subnetId"], "subnet-0abc");
     assert_eq!(input["consecutiveBadRounds"], 3);
+    assert_eq!(input["rule"], "consecutive");
     assert_eq!(input["failedTargets"].as_array().unwrap().len(), 3);
     assert_eq!(input["failedTargets"][0], serde_json::json!({"url": "http://a.test/", "cause": "connect_timeout"}));
     assert!(input["outageStartedAt"].as_str().unwrap().starts_with("2026-11-22T20:00:10."), "{input}");
@@ -184,6 +194,32 @@ async fn a_hard_failure_starts_exactly_one_failover_within_the_detection_target(
     assert_eq!((out.summary.incidents, out.summary.failovers_triggered, out.summary.failover_errors), (1, 1, 0));
     assert_eq!(out.metric_sum("FailoverTriggered"), 1.0);
     assert_eq!(out.metric_sum("FailoverError"), 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flapping_nat_is_failed_over_once_by_the_windowed_rule() {
+    // Given a NAT that drops everything for 1 s out of every 2 s from 10.2 s on (two bad rounds of
+    // 0.4 s in every five, never three in a row),
+    let world = World::default().flapping(3, 10.2, 40.2, 1.0, 1.0);
+    // when the default checker watches it for a 60 s invocation,
+    let out = scenario(config(&[]), world.clone(), Answer::Start, 60.0, None).await;
+    // then one execution starts, about 5 s in (the 6th bad round), dated from the first bad round,
+    assert_eq!(out.calls.len(), 1, "{:?}", out.calls.iter().map(|c| c.0).collect::<Vec<_>>());
+    let (at, request) = &out.calls[0];
+    assert!((4.0..=7.0).contains(&(at - 10.2)), "detected after {:.3} s", at - 10.2);
+    let input: Value = serde_json::from_str(&request.input_json()).unwrap();
+    assert_eq!(input["rule"], "window");
+    assert_eq!((input["badRoundsInWindow"].as_u64(), input["windowRounds"].as_u64()), (Some(6), Some(30)));
+    assert!(input["outageStartedAt"].as_str().unwrap().starts_with("2026-11-22T20:00:10.4"), "{input}");
+    // one incident while it flaps (the up-phases' good rounds do not end it), healthy again once
+    // the flapping has stopped long enough to leave the window.
+    assert_eq!(out.summary.incidents, 1);
+    assert_eq!(out.summary.verdict, "healthy");
+
+    // The same world with the windowed rule off (as the anchors behave) never fails over.
+    let off = scenario(config(&[("DEGRADED_WINDOW", "0")]), world, Answer::Start, 60.0, None).await;
+    assert!(off.calls.is_empty() && off.summary.incidents == 0);
+    assert!(off.metric_sum("ProbeFailure") >= 60.0, "the flapping is still visible in metrics");
 }
 
 #[tokio::test(start_paused = true)]
