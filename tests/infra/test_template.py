@@ -58,15 +58,18 @@ def test_one_checker_per_subnet(n):
         assert env["SUBNET_ID"] == child.params["SubnetId"]
         assert env["FAILOVER_STATE_MACHINE_ARN"].endswith(":stateMachine:nat-watchdog-failover")
         assert "CHECK_URLS" not in env  # empty parameter: the checker's own defaults
+        assert "DEGRADED_WINDOW" not in env and "DEGRADED_THRESHOLD" not in env
 
 
 def test_checker_environment_names_are_the_contracts():
     contracts = (ROOT / "docs" / "CONTRACTS.md").read_text()
-    env = stack(2, CheckUrls="https://a.example/,https://b.example/").created_children()[0] \
+    env = stack(2, CheckUrls="https://a.example/,https://b.example/", DegradedWindow="50",
+                DegradedThreshold="10").created_children()[0] \
         .resources("AWS::Serverless::Function")["Checker"]["Properties"]["Environment"]["Variables"]
     for name in env:
         assert f"| `{name}` |" in contracts, name
     assert env["CHECK_URLS"] == "https://a.example/,https://b.example/"
+    assert (env["DEGRADED_WINDOW"], env["DEGRADED_THRESHOLD"]) == ("50", "10")
 
 
 def test_timing_leaves_no_probing_gap_and_no_pile_up():
@@ -219,6 +222,7 @@ def test_every_checkov_skip_is_justified():
                               "SubnetId": "subnet-1", "AvailabilityZone": "x", "SecurityGroupId": "sg-1",
                               "FailoverStateMachineArn": "arn", "CheckUrls": "", "CheckInterval": 1,
                               "RequestTimeout": 1, "UnhealthyThreshold": 1, "HealthyThreshold": 1, "Quorum": 1,
+                              "DegradedWindow": "", "DegradedThreshold": "",
                               "MetricsNamespace": "N", "LogRetentionDays": 1, "TimeoutSeconds": 80,
                               "ReservedConcurrency": 2, "AlarmTopicArn": "", "DeploymentName": "p"})})
         for logical, res in st.template["Resources"].items():
