@@ -1,26 +1,54 @@
 """The detection benchmark: every failure mode, several trials, our default configuration against the
 published anchors, all three checkers under the very same fault at once.
 
-  bench.py run --binary BIN [--trials 20] [--soak-min 10] [--exposure 30] [--configs a,b] [--modes all|m1,m2] [--out DIR]
-  bench.py report [--out DIR]     BENCHMARKS.md and the timeline PNG from DIR/results.jsonl
-  bench.py gc                     remove labs left behind by killed runs
+  bench.py run --binary BIN [--trials 20] [--soak-min 10] [--exposure 30] [--configs a,b] [--modes all|m1,m2]
+               [--jobs N] [--out DIR] [--md FILE]
+  bench.py report [--out DIR] [--md FILE]   BENCHMARKS.md (or FILE) and the timeline PNG from DIR/results.jsonl
+  bench.py gc                               remove labs left behind by killed runs
 
-Resume-safe: every finished trial is one line of DIR/results.jsonl (flushed at once); `run` skips what
-is there, so a stopped run is finished by running the same command again. Order: the soaks first (the
-false-failover and resource figures), then trial 0 of every mode, trial 1 of every mode, ... so a run
-cut short still has every mode at a lower n.
+Resume-safe: every finished trial is one line per configuration in DIR/results.jsonl (written under
+an fcntl lock, flushed and fsynced at once); `run` skips what is there, so a stopped run is finished
+by running the same command again, with any --jobs. Plan order: the soaks first (the false-failover
+and resource figures), then trial 0 of every mode, trial 1 of every mode, ... so a run cut short still
+has every mode at a lower n.
+
+Parallel labs (--jobs N, default 1): most of a trial is waiting for the slow anchors (the "python"
+configuration needs about a minute per outage), so N labs run trials side by side. A trial's checkers
+always share one lab and one fault; different trials never share anything but the output files.
+  - The parent (the command you run) takes DIR/.run.lock (one run per DIR), writes meta.json,
+    empties DIR/claims.jsonl and starts N workers: `bench.py run ... --worker k/N`, each in its own
+    session and process group, each with its OWN lab (namespaces nwd-<id>-*, moto, targets, under
+    DIR/lab-wk/).
+  - A worker takes the first plan item that is neither done (results.jsonl when it started) nor
+    claimed, by appending it to claims.jsonl under an fcntl lock; then runs it, appends its records
+    (with `worker` and `jobs`), and takes the next. So the soaks start first, on different workers,
+    and the rest is spread over whoever is free (no static split: a slow item delays nobody else).
+    Claims live for one run only: an item claimed by a worker that died is simply run again by the
+    next run.
+  - Workers report finished items on their stdout (a pipe to the parent), which prints the
+    progress line (global count, worker, ETA). Their stderr is the parent's.
+  - Ctrl-C / SIGTERM / SIGHUP to the parent: it ignores further signals, sends SIGTERM to every
+    worker's process group and waits; each worker heals its fault, stops its checkers and processes
+    by PID and deletes its namespaces (Lab.close). A worker still alive after 120 s is killed and its
+    lab removed by gc_stale (its owner is dead then). Workers also get SIGTERM if the parent dies
+    (PR_SET_PDEATHSIG), so even a SIGKILLed parent leaves no lab behind.
+With --jobs 1 the single worker runs inside the parent, as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import queue
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +56,8 @@ from checker import CONFIGS
 from netlab import REPO, gc_stale, install_signal_handlers, require_root_tools
 from rig import BENIGN_MODES, OUTAGE_MODES, SOAK_MODES, Rig, run_trial
 
-
+DEFAULT_CONFIGS = "default,alternat,python"
+STOP_GRACE_S = 120  # a worker's teardown: checkers stopped (SIGINT, up to 15 s each), lab closed
 def load_results(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -80,6 +109,23 @@ def _os_name() -> str:
     return platform.system()
 
 
+def plan_modes(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(trial modes, soak modes) selected by --modes and --soak-min."""
+    names = args.modes.split(",")
+    modes = OUTAGE_MODES + BENIGN_MODES if args.modes == "all" else [m for m in names if m not in SOAK_MODES]
+    soaks = SOAK_MODES if args.modes == "all" else [m for m in names if m in SOAK_MODES]
+    return modes, (soaks if args.soak_min > 0 else [])
+
+
+def plan_items(args: argparse.Namespace) -> list[tuple[str, int]]:
+    modes, soaks = plan_modes(args)
+    return [(m, 0) for m in soaks] + [(m, i) for i in range(args.trials) for m in modes]
+
+
+def done_set(results_path: Path) -> set[tuple[str, int, str]]:
+    return {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     reason = require_root_tools()
     if reason:
@@ -98,10 +144,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         if c not in CONFIGS:
             print(f"bench: unknown config {c!r}; known: {', '.join(CONFIGS)}")
             return 2
-    modes = OUTAGE_MODES + BENIGN_MODES if args.modes == "all" else [m for m in args.modes.split(",") if m not in SOAK_MODES]
-    soaks = SOAK_MODES if args.modes == "all" else [m for m in args.modes.split(",") if m in SOAK_MODES]
-    if args.soak_min <= 0:
-        soaks = []
+    if args.worker:
+        return worker_main(args, binary, configs)
+    if args.jobs < 1:
+        print(f"bench: --jobs must be at least 1, not {args.jobs}")
+        return 2
+    modes, soaks = plan_modes(args)
+
+    run_lock = open(out / ".run.lock", "a+")  # held (open) until this process exits
+    try:
+        fcntl.flock(run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        run_lock.seek(0)
+        print(f"bench: another run is using {out} ({run_lock.read().strip() or 'pid unknown'}); "
+              "wait for it or stop it first")
+        return 1
+    run_lock.truncate(0)
+    run_lock.write(f"pid {os.getpid()}\n")
+    run_lock.flush()
 
     # Run a private copy: a rebuild of target/ during a long run must not change the checker mid-way.
     digest = hashlib.sha256(Path(binary).read_bytes()).hexdigest()[:16]
@@ -118,57 +178,248 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not runs or runs[-1].get("sha256") != digest:
         runs.append({"sha256": digest, "from": built_from, "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     meta.setdefault("extra_configs", {}).update(extra)
+    meta.pop("command", None)  # report.reproduce_commands() builds it from "args", the out dir and the page
     meta.update({"machine": machine_info(binary), "binary": built_from,
                  "trials": args.trials, "soak_min": args.soak_min, "exposure_s": args.exposure,
-                 "configs": configs, "modes": modes, "soaks": soaks,
-                 "command": " ".join(["make bench", f"BENCH_TRIALS={args.trials}", f"BENCH_SOAK_MIN={args.soak_min:g}",
-                                      f"BENCH_EXPOSURE={args.exposure:g}"]
-                                     + ([f"BENCH_CONFIGS={args.configs}"] if args.configs != "default,alternat,python" else [])
-                                     + ([f"BENCH_MODES={args.modes}"] if args.modes != "all" else [])
-                                     + ([f"BENCH_EXTRA='{' '.join('--extra-config ' + e for e in args.extra_config)}'"]
-                                        if args.extra_config else []))})
+                 "configs": configs, "modes": modes, "soaks": soaks, "jobs": args.jobs,
+                 "args": {"trials": args.trials, "soak_min": args.soak_min, "exposure": args.exposure,
+                          "configs": args.configs, "modes": args.modes, "extra_config": args.extra_config,
+                          "jobs": args.jobs}})
     meta_path.write_text(json.dumps(meta, indent=1))
 
-    done = {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
-    plan: list[tuple[str, int]] = [(m, 0) for m in soaks]
-    plan += [(m, i) for i in range(args.trials) for m in modes]
+    plan = plan_items(args)
+    done = done_set(results_path)
     todo = [(m, i) for m, i in plan if any((m, i, c) not in done for c in configs)]
-    print(f"bench: {len(plan)} runs planned, {len(plan) - len(todo)} already done; results -> {results_path}", flush=True)
+    jobs = min(args.jobs, len(todo))
+    print(f"bench: {len(plan)} runs planned, {len(plan) - len(todo)} already done; results -> {results_path}"
+          + (f"; {jobs} labs in parallel" if jobs > 1 else ""), flush=True)
     if not todo:
         return cmd_report(args)
+    (out / "claims.jsonl").write_text("")  # claims are per run: whatever is not in results runs again
 
-    rig = Rig(out / "lab")
+    progress = Progress(len(todo))
+    if jobs == 1:
+        work(args, binary, configs, 1, 1, progress.line)
+        rc = 0
+    else:
+        rc = run_workers(args, binary, jobs, progress)
+    left = [(m, i) for m, i in todo if any((m, i, c) not in done_set(results_path) for c in configs)]
+    if left:
+        print(f"bench: {len(left)} run(s) not done (first: {left[0][0]} #{left[0][1]}); "
+              "the same command runs them", flush=True)
+        return rc or 1
+    return rc or cmd_report(args)
+
+
+class Progress:
+    """The progress line of every finished item: global count, worker, duration, results, ETA."""
+
+    def __init__(self, total: int):
+        self.total, self.n, self.t0 = total, 0, time.time()
+
+    def line(self, worker: int, mode: str, trial: int, secs: float, summary: str) -> None:
+        self.n += 1
+        eta = (time.time() - self.t0) / self.n * (self.total - self.n)
+        print(f"bench: [{self.n}/{self.total}] w{worker} {mode} #{trial} ({secs:.0f}s) {summary}  "
+              f"| eta {eta / 60:.0f} min", flush=True)
+
+
+def summarize(recs: list[dict]) -> str:
+    return "  ".join(
+        f"{r['config']}: " + (f"det {r['detection_s']:.2f}s" if r.get("detection_s") is not None else f"exec {r['executions']}")
+        + (f" rec {r['recovery_s']:.2f}s" if r.get("recovery_s") is not None else "")
+        + (f" [{'; '.join(r['notes'])}]" if r["notes"] else "")
+        for r in recs)
+
+
+def claim(claims_path: Path, plan: list[tuple[str, int]], done: set, configs: list[str],
+          worker: int) -> tuple[str, int] | None:
+    """The first plan item not done and not claimed by anyone in this run, now claimed by `worker`."""
+    with open(claims_path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        taken = set()
+        for line in f.read().splitlines():
+            try:
+                c = json.loads(line)
+                taken.add((c["mode"], c["trial"]))
+            except (ValueError, KeyError, TypeError):
+                pass
+        for m, i in plan:
+            if (m, i) in taken or all((m, i, c) in done for c in configs):
+                continue
+            f.write(json.dumps({"mode": m, "trial": i, "worker": worker, "pid": os.getpid(),
+                                "at": time.strftime("%H:%M:%S")}) + "\n")
+            f.flush()
+            return m, i
+    return None
+
+
+def append_results(results_path: Path, recs: list[dict]) -> None:
+    """One trial's records in one locked append, on disk before the next item is taken."""
+    with open(results_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write("".join(json.dumps(r) + "\n" for r in recs))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def work(args: argparse.Namespace, binary: str, configs: list[str], worker: int, jobs: int, report) -> None:
+    """One lab running plan items until none is left; report(worker, mode, trial, secs, summary)
+    after each."""
+    out = Path(args.out).resolve()
+    results_path = out / "results.jsonl"
+    plan = plan_items(args)
+    done = done_set(results_path)
+    rig = Rig(out / ("lab" if jobs == 1 else f"lab-w{worker}"))
     install_signal_handlers(rig.close)
-    t0 = time.time()
     try:
         rig.start()
-        print(f"bench: lab {rig.lab.run_id} up; configs {configs}", flush=True)
-        for n, (mode, i) in enumerate(todo, 1):
+        print(f"bench: w{worker} lab {rig.lab.run_id} up; configs {configs}", flush=True)
+        while True:
+            item = claim(out / "claims.jsonl", plan, done, configs, worker)
+            if item is None:
+                break
+            mode, i = item
             need = [c for c in configs if (mode, i, c) not in done]
             is_soak = mode in SOAK_MODES
             exposure = args.soak_min * 60 if is_soak else args.exposure
             ts = time.time()
             recs = run_trial(rig, mode, i, need, binary, out / "logs", exposure=exposure)
-            with open(results_path, "a") as f:
-                for r in recs:
-                    if is_soak:
-                        r["kind"] = "soak"
-                        r["soak_min"] = args.soak_min
-                    f.write(json.dumps(r) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            summary = "  ".join(
-                f"{r['config']}: " + (f"det {r['detection_s']:.2f}s" if r.get("detection_s") is not None else f"exec {r['executions']}")
-                + (f" rec {r['recovery_s']:.2f}s" if r.get("recovery_s") is not None else "")
-                + (f" [{'; '.join(r['notes'])}]" if r["notes"] else "")
-                for r in recs)
-            elapsed = time.time() - t0
-            eta = elapsed / n * (len(todo) - n)
-            print(f"bench: [{n}/{len(todo)}] {mode} #{i} ({time.time() - ts:.0f}s) {summary}  | eta {eta / 60:.0f} min",
-                  flush=True)
+            for r in recs:
+                r["worker"], r["jobs"] = worker, jobs
+                if is_soak:
+                    r["kind"] = "soak"
+                    r["soak_min"] = args.soak_min
+            append_results(results_path, recs)
+            report(worker, mode, i, time.time() - ts, summarize(recs))
     finally:
         rig.close()
-    return cmd_report(args)
+
+
+DONE_TAG = "@@done "  # a worker's line to the parent: one finished item
+
+
+def worker_main(args: argparse.Namespace, binary: str, configs: list[str]) -> int:
+    k, _, n = args.worker.partition("/")
+    worker, jobs = int(k), int(n)
+    _die_with_parent(args.parent_pid)
+
+    def report(w: int, mode: str, trial: int, secs: float, summary: str) -> None:
+        print(DONE_TAG + json.dumps({"worker": w, "mode": mode, "trial": trial, "secs": secs, "summary": summary}),
+              flush=True)
+
+    work(args, binary, configs, worker, jobs, report)
+    return 0
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """SIGTERM (and so a clean Lab.close) when the parent dies, even by SIGKILL (Linux prctl)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if parent_pid and os.getppid() != parent_pid:
+        raise SystemExit("bench worker: parent already gone")
+
+
+def run_workers(args: argparse.Namespace, binary: str, jobs: int, progress: Progress) -> int:
+    """Start `jobs` worker processes, print their progress, stop them all on any way out."""
+    base = [sys.executable, str(Path(__file__).resolve()), "run", "--binary", binary, "--trials", str(args.trials),
+            "--soak-min", repr(args.soak_min), "--exposure", repr(args.exposure), "--configs", args.configs,
+            "--modes", args.modes, "--out", str(Path(args.out).resolve()), "--parent-pid", str(os.getpid())]
+    for spec in args.extra_config:
+        base += ["--extra-config", spec]
+    procs: dict[int, subprocess.Popen] = {}
+    lines: queue.Queue = queue.Queue()
+    stopped = [False]
+
+    def stop() -> None:
+        if stopped[0]:
+            return
+        stopped[0] = True
+        live = [(k, p) for k, p in procs.items() if p.poll() is None]
+        if not live:
+            return
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not orphan a lab
+            signal.signal(s, signal.SIG_IGN)
+        print(f"bench: stopping {len(live)} worker(s); each closes its lab", flush=True)
+        for _, p in live:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)  # the worker's own group: its pgid is its pid
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + STOP_GRACE_S
+        killed = False
+        for k, p in live:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                print(f"bench: w{k} (pid {p.pid}) still running after {STOP_GRACE_S} s: killed", flush=True)
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+                killed = True
+        if killed:
+            gc_stale(verbose=True)  # the killed worker's lab: its owner is dead now
+        end = time.time() + 5
+        while open_pipes and time.time() < end and drain(block=0.5):
+            pass  # the workers' last words
+
+    def drain(block: float | None = None) -> bool:
+        """Print what workers said; False once every worker's stdout is closed."""
+        while True:
+            try:
+                k, line = lines.get(timeout=block) if block else lines.get_nowait()
+            except queue.Empty:
+                return True
+            block = None
+            if line is None:
+                open_pipes.discard(k)
+                if not open_pipes:
+                    return False
+                continue
+            if line.startswith(DONE_TAG):
+                try:
+                    d = json.loads(line[len(DONE_TAG):])
+                    progress.line(d["worker"], d["mode"], d["trial"], d["secs"], d["summary"])
+                    continue
+                except (ValueError, KeyError):
+                    pass
+            print(line.rstrip("\n"), flush=True)
+
+    def pump(k: int, stream) -> None:
+        for line in stream:
+            lines.put((k, line))
+        lines.put((k, None))
+
+    install_signal_handlers(stop)
+    open_pipes: set[int] = set()
+    try:
+        for k in range(1, jobs + 1):
+            procs[k] = subprocess.Popen(base + ["--worker", f"{k}/{jobs}"], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
+            open_pipes.add(k)
+            threading.Thread(target=pump, args=(k, procs[k].stdout), daemon=True).start()
+        exited_at = None
+        while drain(block=1.0):
+            if exited_at is None and all(p.poll() is not None for p in procs.values()):
+                exited_at = time.time()
+            if exited_at and time.time() - exited_at > 10:
+                break  # every worker is gone; a pipe still open would be a leaked descriptor
+        failed = [(k, p.wait()) for k, p in procs.items()]
+        failed = [(k, rc) for k, rc in failed if rc != 0]
+        for k, rc in failed:
+            print(f"bench: w{k} exited with {rc} (its error is above)", flush=True)
+        return 1 if failed else 0
+    except BaseException:
+        print(f"bench: interrupted after {progress.n} of {progress.total} runs; the same command resumes", flush=True)
+        raise
+    finally:
+        stop()
 
 
 def register_extra_configs(specs: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
@@ -200,19 +451,26 @@ def main() -> int:
     r.add_argument("--trials", type=int, default=20)
     r.add_argument("--soak-min", type=float, default=10)
     r.add_argument("--exposure", type=float, default=30, help="seconds each non-outage mode is held per trial")
-    r.add_argument("--configs", default="default,alternat,python")
+    r.add_argument("--configs", default=DEFAULT_CONFIGS)
     r.add_argument("--modes", default="all")
     r.add_argument("--out", default=str(REPO / "out" / "bench"))
     r.add_argument("--extra-config", action="append", default=[], metavar="NAME:VAR=V[,VAR=V]",
                    help="an extra configuration to compare (repeatable); name it in --configs")
     r.add_argument("--md", help="write the report here (and its PNG beside it) instead of BENCHMARKS.md")
+    r.add_argument("--jobs", type=int, default=1, help="labs running trials in parallel (worker processes)")
+    r.add_argument("--worker", help=argparse.SUPPRESS)  # k/N: internal, started by the parent
+    r.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p = sub.add_parser("report")
     p.add_argument("--out", default=str(REPO / "out" / "bench"))
     p.add_argument("--md", help="write the report here instead of BENCHMARKS.md")
+    p.add_argument("--extra-config", action="append", default=[], help=argparse.SUPPRESS)  # BENCH_EXTRA: in meta.json
     sub.add_parser("gc")
     args = ap.parse_args()
     if args.cmd == "run":
-        return cmd_run(args)
+        try:
+            return cmd_run(args)
+        except KeyboardInterrupt:
+            return 130  # every lab is closed by then (finally blocks)
     if args.cmd == "report":
         return cmd_report(args)
     n = gc_stale(verbose=True)

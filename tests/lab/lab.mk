@@ -5,8 +5,10 @@
 #   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable)
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
-# Knobs: BENCH_TRIALS, BENCH_SOAK_MIN, BENCH_EXPOSURE, BENCH_CONFIGS, BENCH_MODES, BENCH_OUT, and
-# BENCH_EXTRA='--extra-config NAME:VAR=V,VAR=V --md out/x.md' to compare a tuning without touching BENCHMARKS.md.
+# Knobs: BENCH_TRIALS, BENCH_SOAK_MIN, BENCH_EXPOSURE, BENCH_CONFIGS, BENCH_MODES, BENCH_OUT, BENCH_JOBS (labs
+# running trials in parallel; 3 fits the full run in about 70 min on 2 cores), and
+# BENCH_EXTRA='--extra-config NAME:VAR=V,VAR=V --md out/x.md' to compare a tuning without touching BENCHMARKS.md
+# (bench-report takes the same BENCH_EXTRA: only its --md matters there).
 LAB_PY      = $(VENV)/bin/python
 LAB_DIR     = tests/lab
 LAB_MODE   ?= blackhole
@@ -17,9 +19,10 @@ BENCH_EXPOSURE ?= 30
 BENCH_CONFIGS  ?= default,alternat,python
 BENCH_MODES    ?= all
 BENCH_OUT      ?= out/bench
+BENCH_JOBS     ?= 3
 BENCH_EXTRA    ?=
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
-                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --out $(BENCH_OUT) $(BENCH_EXTRA)
+                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) $(BENCH_EXTRA)
 
 .PHONY: lab lab-smoke lab-selftest lab-clean bench bench-bg bench-report
 
@@ -46,6 +49,6 @@ bench-bg: deps venv release
 	@echo "stop: kill -TERM $$(cat $(BENCH_OUT)/bench.pid)   resume: the same make command"
 
 bench-report: venv
-	$(LAB_PY) $(LAB_DIR)/bench.py report --out $(BENCH_OUT)
+	$(LAB_PY) $(LAB_DIR)/bench.py report --out $(BENCH_OUT) $(BENCH_EXTRA)
 
 EXTRA_TESTS += lab-smoke
