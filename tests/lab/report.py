@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import statistics
 import time
 from pathlib import Path
@@ -48,7 +49,8 @@ def _rows(recs: list[dict], kind: str, mode: str, config: str) -> list[dict]:
 def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
     lines = ["### Detection: fault injected → Failover execution started in moto", "",
              "median / p99 in seconds (n trials; a miss is a trial with no execution within the cap: "
-             "threshold × interval + timeout + interval + 10 s)", "",
+             "rounds × interval + timeout + interval + 10 s, where rounds is the consecutive threshold, or the "
+             "whole window when the windowed rule is on)", "",
              "| failure (injected on the NAT host) | " + " | ".join(CONFIGS[c][0].split(" (")[0] for c in configs) + " |",
              "|---|" + "---|" * len(configs)]
     for m in OUTAGE_MODES:
@@ -62,7 +64,10 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
             any_rows = True
             d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
             miss = len(rs) - len(d)
-            cell = f"{f(statistics.median(d) if d else None, '')} / {f(pct(d, 99), '')} (n={len(rs)}"
+            if not d:
+                cells.append(f"– / – (n={len(rs)}, **all {miss} missed**)")
+                continue
+            cell = f"{f(statistics.median(d), '')} / {f(pct(d, 99), '')} (n={len(rs)}"
             cell += f", **{miss} missed**)" if miss else ")"
             cells.append(cell)
         if any_rows:
@@ -78,6 +83,7 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
                 continue
             d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
             v = [r["verdict_unhealthy_s"] for r in rs if r.get("verdict_unhealthy_s") is not None]
+            by_window = sum(1 for r in rs if r.get("unhealthy_rule") == "window")
             rec = [r["recovery_s"] for r in rs if r.get("recovery_s") is not None]
             causes: dict[str, int] = {}
             for r in rs:
@@ -85,8 +91,10 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
                     causes[k] = causes.get(k, 0) + n
             tot = sum(causes.values()) or 1
             cs = ", ".join(f"{k} {100 * n / tot:.0f}%" for k, n in sorted(causes.items(), key=lambda kv: -kv[1]))
-            lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} | {len(d)} | {f(statistics.median(d) if d else None)} | "
-                         f"{f(pct(d, 99))} | {f(max(d) if d else None)} | {f(statistics.median(v) if v else None)} | "
+            det = f"{len(d)}" if len(d) == len(rs) else f"**{len(d)}** ({len(rs) - len(d)} missed)"
+            lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} | {det} | {f(statistics.median(d) if d else None)} | "
+                         f"{f(pct(d, 99))} | {f(max(d) if d else None)} | {f(statistics.median(v) if v else None)}"
+                         f"{f' ({by_window}× by the window rule)' if by_window else ''} | "
                          f"{f(statistics.median(rec) if rec else None)} | {f(pct(rec, 99))} | {cs or '–'} |")
     return lines
 
@@ -139,6 +147,9 @@ def goals(recs: list[dict]) -> list[str]:
     soak5 = [r for r in recs if r.get("kind") == "soak" and r["mode"] == "soak5" and r["config"] == "default"]
     rss = [r["resources"]["maxrss_kb"] / 1024 for r in recs if r["config"] == "default" and r.get("resources")]
     out = ["### Goals (default configuration)", "", "| goal | measured | met |", "|---|---|---|"]
+    if miss and not d:
+        out.append(f"| hard failures: detection median ≤ 2 s | **all {miss} missed** | **no** |")
+        out.append(f"| hard failures: detection p99 ≤ 3 s | **all {miss} missed** | **no** |")
     if d:
         med, p99 = statistics.median(d), pct(d, 99)
         out.append(f"| hard failures: detection median ≤ 2 s | {med:.2f} s (n={len(d)}, {miss} missed) | {'yes' if med <= 2 and not miss else '**no**'} |")
@@ -280,6 +291,52 @@ def draw_timeline(r: dict, png: Path) -> None:
     plt.close(fig)
 
 
+def _num(x) -> str:
+    return f"{x:g}" if isinstance(x, (int, float)) else "?"
+
+
+def _shown(path: Path) -> str:
+    """A path as make would be given it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _run_args(meta: dict) -> dict:
+    """The run's knobs: meta["args"], or rebuilt from the fields of a meta.json written before it."""
+    if meta.get("args"):
+        return meta["args"]
+    modes, soaks = meta.get("modes", []), meta.get("soaks", [])
+    everything = modes == OUTAGE_MODES + BENIGN_MODES and soaks in (SOAK_MODES, [])
+    return {"trials": meta.get("trials", 20), "soak_min": meta.get("soak_min", 10), "exposure": meta.get("exposure_s", 30),
+            "configs": ",".join(meta.get("configs", [])) or "default,alternat,python",
+            "modes": "all" if everything else ",".join(modes + soaks),
+            "extra_config": [f"{n}:{','.join(f'{k}={v}' for k, v in env.items())}"
+                             for n, (_, env) in meta.get("extra_configs", {}).items()],
+            "jobs": meta.get("jobs", 1)}
+
+
+def reproduce_commands(meta: dict, out: Path, md_path: Path | None) -> tuple[str, str]:
+    """(run, re-render): the make commands that regenerate this very page, from the run's knobs, the
+    out dir and where the page is written. The only place these commands are spelled."""
+    from bench import DEFAULT_CONFIGS
+    a = _run_args(meta)
+    where = [] if Path(out).resolve() == (REPO / "out" / "bench").resolve() else [f"BENCH_OUT={shlex.quote(_shown(out))}"]
+    page = [] if md_path is None or Path(md_path).resolve() == MD_PATH.resolve() else ["--md", _shown(md_path)]
+
+    def extra(words: list[str]) -> list[str]:
+        return [f"BENCH_EXTRA={shlex.quote(' '.join(shlex.quote(w) for w in words))}"] if words else []
+
+    run = ["make bench", f"BENCH_TRIALS={a['trials']}", f"BENCH_SOAK_MIN={a['soak_min']:g}",
+           f"BENCH_EXPOSURE={a['exposure']:g}", f"BENCH_JOBS={a.get('jobs', 1)}"]
+    run += [f"BENCH_CONFIGS={a['configs']}"] if a["configs"] != DEFAULT_CONFIGS else []
+    run += [f"BENCH_MODES={a['modes']}"] if a["modes"] != "all" else []
+    run += where + extra([w for spec in a.get("extra_config", []) for w in ("--extra-config", spec)] + page)
+    return " ".join(run), " ".join(["make bench-report"] + where + extra(page))
+
+
 def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     """Writes BENCHMARKS.md and docs/bench/outage-timeline.png, or, for an experiment, md_path and a
     PNG beside it."""
@@ -294,7 +351,20 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     pick = pick_timeline(recs)
     if pick:
         draw_timeline(pick, png)
-    n_trials = {r["trial"] for r in recs if r.get("kind") == "trial"}
+    planned = meta.get("modes") or [mode for mode in OUTAGE_MODES + BENIGN_MODES if any(r["mode"] == mode for r in recs)]
+    per_mode = [len({r["trial"] for r in recs if r.get("kind") == "trial" and r["mode"] == mode}) for mode in planned]
+    n_lo, n_hi = (min(per_mode), max(per_mode)) if per_mode else (0, 0)
+    n_text = f"{n_hi}" if n_lo == n_hi else f"{n_lo}–{n_hi}"
+    run_cmd, render_cmd = reproduce_commands(meta, out, md_path)
+    jobs_seen = sorted({int(r.get("jobs", 1)) for r in recs}) or [int(meta.get("jobs", 1))]
+    if max(jobs_seen) > 1:
+        parallel = (f"- **Parallel labs**: the trials ran in {max(jobs_seen)} labs in parallel "
+                    + (f"(parts of the run with {', '.join(map(str, jobs_seen))}) " if len(jobs_seen) > 1 else "")
+                    + "(`BENCH_JOBS`): one worker process per lab, each with its own namespaces, targets, DNS and "
+                    "moto; a trial's checkers always share one lab and one fault, different trials share nothing "
+                    "but the machine's CPU")
+    else:
+        parallel = "- **Parallel labs**: none; one lab ran every trial in turn"
     lines = [
         "# Benchmarks: failure detection on a real NAT path",
         "",
@@ -305,12 +375,13 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}",
         f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')}, sha256 "
         + ", then ".join(b["sha256"] for b in meta.get("binaries", [])) + ")",
-        f"- **Reproduce** (root): `{meta.get('command', 'make bench')}` — results land in out/bench/results.jsonl; "
-        "the run resumes where it stopped; `make bench-report` re-renders this page",
-        f"- **Size of this run**: {len(n_trials)} trial(s) per failure mode, soak {meta.get('soak_min', '?')} min, "
-        f"non-outage faults held {meta.get('exposure_s', '?')} s per trial"
-        + (f" — **partial: {len(n_trials)} of the {meta['trials']} planned trials done so far** (the same command "
-           "resumes the run)" if meta.get("trials") and len(n_trials) < meta["trials"] else ""),
+        f"- **Reproduce** (root): `{run_cmd}` — results land in {_shown(out)}/results.jsonl; "
+        f"the run resumes where it stopped; `{render_cmd}` re-renders this page",
+        f"- **Size of this run**: {n_text} trial(s) per failure mode, soak {_num(meta.get('soak_min'))} min, "
+        f"non-outage faults held {_num(meta.get('exposure_s'))} s per trial"
+        + (f" — **partial: {n_text} of the {meta['trials']} planned trials done so far** (the same command "
+           "resumes the run)" if meta.get("trials") and n_lo < meta["trials"] else ""),
+        parallel,
         "",
         "## The lab",
         "",
@@ -334,7 +405,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         "`/usr/bin/time` around the checker.",
         "",
         "Configurations: " + "; ".join(f"**{c}** = {CONFIGS[c][0]}" for c in configs) + ". "
-        "The anchors keep our `HEALTHY_THRESHOLD=3` for recovery (neither publishes a rise threshold).",
+        "The anchors keep our `HEALTHY_THRESHOLD=3` for recovery (neither publishes a rise threshold) and run "
+        "with our windowed rule off (`DEGRADED_WINDOW=0`; neither has one).",
         "",
         "## Results",
         "",
@@ -366,9 +438,12 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               "- Recovery can be shorter than `HEALTHY_THRESHOLD` × interval: rounds started before the heal may "
               "still finish good after it (a retransmitted SYN gets through within a long timeout). After a reset "
               "(nothing to retransmit) the anchors need the full three fresh rounds.",
-              "- *Flapping* at 1 s / 1 s makes 2–3 consecutive bad rounds at our cadence, so detection depends on "
-              "the phase; the anchors' long timeouts mostly ride through the up-seconds (see their bad rounds). Each "
-              "outage our checker sees inside one fault counts toward the executions (one per dedup window).",
+              "- *Flapping* at 1 s / 1 s makes 2–3 consecutive bad rounds at our cadence, so the consecutive rule "
+              "fires or not depending on the phase; the windowed rule (`DEGRADED_THRESHOLD` bad among the last "
+              "`DEGRADED_WINDOW` rounds) is what catches it otherwise (the detail table says how often it was the "
+              "one that fired). The anchors' long timeouts mostly ride through the up-seconds (see their bad "
+              "rounds). Each outage our checker sees inside one fault counts toward the executions (one per "
+              "dedup window).",
               ""]
     lines += ["## Harness notes", ""] + notes(recs) + [""]
     md.write_text("\n".join(lines))

@@ -192,6 +192,7 @@ def run_trial(rig: Rig, mode: str, idx: int, configs: list[str], binary: str, lo
         ev = ch.log.events
         down = _first(ev, t_inj or 0, lambda e: e.get("event") == "verdict_changed" and e.get("to") == "unhealthy")
         r["verdict_unhealthy_s"] = down["_t"] - t_inj if down else None
+        r["unhealthy_rule"] = down.get("rule") if down else None  # consecutive / window (newer checkers)
         up = _first(ev, t_heal or 0, lambda e: e.get("event") == "verdict_changed" and e.get("to") == "healthy")
         r["recovery_s"] = up["_t"] - t_heal if (up and down) else None
         r["verdict_changes"] = len(ch.log.verdicts())
