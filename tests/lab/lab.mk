@@ -6,7 +6,7 @@
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
 # Knobs: BENCH_TRIALS, BENCH_SOAK_MIN, BENCH_EXPOSURE, BENCH_CONFIGS, BENCH_MODES, BENCH_OUT, BENCH_JOBS (labs
-# running trials in parallel; 3 fits the full run in about 70 min on 2 cores), and
+# running trials in parallel, each its own lab; with 3 the full run is about 70 min on 2 cores), and
 # BENCH_EXTRA='--extra-config NAME:VAR=V,VAR=V --md out/x.md' to compare a tuning without touching BENCHMARKS.md
 # (bench-report takes the same BENCH_EXTRA: only its --md matters there).
 LAB_PY      = $(VENV)/bin/python
