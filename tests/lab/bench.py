@@ -203,7 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         rc = 0
     else:
         rc = run_workers(args, binary, jobs, progress)
-    left = [(m, i) for m, i in todo if any((m, i, c) not in done_set(results_path) for c in configs)]
+    done = done_set(results_path)
+    left = [(m, i) for m, i in todo if any((m, i, c) not in done for c in configs)]
     if left:
         print(f"bench: {len(left)} run(s) not done (first: {left[0][0]} #{left[0][1]}); "
               "the same command runs them", flush=True)
