@@ -9,10 +9,11 @@ use libfuzzer_sys::fuzz_target;
 use nat_watchdog_engine::{Config, Mode};
 
 /// The variables the checker reads: fuzzed keys are mostly these, so values get exercised.
-const KNOWN: [&str; 17] = [
+const KNOWN: [&str; 19] = [
     "CHECK_URLS", "CONNECTIVITY_CHECK_INTERVAL", "REQUEST_TIMEOUT", "UNHEALTHY_THRESHOLD", "HEALTHY_THRESHOLD",
     "QUORUM", "HTTP_STATUS_POLICY", "IPV4_ONLY", "FAILOVER_STATE_MACHINE_ARN", "AVAILABILITY_ZONE", "SUBNET_ID",
     "METRICS_NAMESPACE", "METRICS_FLUSH_INTERVAL", "MAX_RUN_SECONDS", "FAILOVER_DEDUP_WINDOW", "EXTRA_CA_CERTS",
+    "DEGRADED_WINDOW", "DEGRADED_THRESHOLD",
     "AWS_REGION",
 ];
 
@@ -31,6 +32,7 @@ fuzz_target!(|input: (bool, Vec<(u8, String)>, Vec<(String, String)>)| {
             assert!(c.timeout + Duration::from_secs(1) < c.max_run);
             assert!(c.unhealthy_threshold >= 1 && c.healthy_threshold >= 1);
             assert!(mode == Mode::Cli || c.state_machine_arn.is_some());
+            assert!(c.degraded.is_none_or(|w| c.unhealthy_threshold < w.threshold && w.threshold <= w.window && w.window <= 1000));
         }
         Err(e) => {
             assert!(KNOWN.contains(&e.variable()), "{e}");

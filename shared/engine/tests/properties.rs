@@ -10,10 +10,11 @@ use nat_watchdog_engine::{Cause, Config, Mode};
 use proptest::prelude::*;
 use serde_json::Value;
 
-const KNOWN: [&str; 16] = [
+const KNOWN: [&str; 18] = [
     "CHECK_URLS", "CONNECTIVITY_CHECK_INTERVAL", "REQUEST_TIMEOUT", "UNHEALTHY_THRESHOLD", "HEALTHY_THRESHOLD",
     "QUORUM", "HTTP_STATUS_POLICY", "IPV4_ONLY", "FAILOVER_STATE_MACHINE_ARN", "AVAILABILITY_ZONE", "SUBNET_ID",
     "METRICS_NAMESPACE", "METRICS_FLUSH_INTERVAL", "MAX_RUN_SECONDS", "FAILOVER_DEDUP_WINDOW", "EXTRA_CA_CERTS",
+    "DEGRADED_WINDOW", "DEGRADED_THRESHOLD",
 ];
 
 /// Values near the accepted forms as well as garbage: numbers, URLs, ARNs, lists, any string.
@@ -74,6 +75,8 @@ proptest! {
                 prop_assert!(c.interval >= Duration::from_millis(50) && c.timeout >= Duration::from_millis(50));
                 prop_assert!(c.timeout + Duration::from_secs(1) < c.max_run);
                 prop_assert!(mode == Mode::Cli || c.state_machine_arn.is_some());
+                // The windowed rule never fires on fewer bad rounds than UNHEALTHY_THRESHOLD asks for.
+                prop_assert!(c.degraded.is_none_or(|w| c.unhealthy_threshold < w.threshold && w.threshold <= w.window && w.window <= 1000));
             }
             Err(e) => {
                 prop_assert!(KNOWN.contains(&e.variable()), "{}", e);
