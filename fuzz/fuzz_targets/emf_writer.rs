@@ -28,7 +28,7 @@ fuzz_target!(|input: (u8, String, String, Vec<Op>)| {
     let mut buffer = MetricsBuffer::new(targets);
     let (mut probes, mut rounds) = (0u64, 0usize);
     let mut seen = (0.0f64, 0usize);
-    let mut check = |docs: Vec<String>, seen: &mut (f64, usize)| {
+    let check = |docs: Vec<String>, seen: &mut (f64, usize)| {
         for d in docs {
             if let Err(e) = emf::validate(&d) {
                 panic!("{e}: {d}");
