@@ -1,6 +1,7 @@
-//! Scenarios of the released CLI: healthy, one target down, all targets cut, three checkers of one
-//! AZ, bad configuration, SIGTERM mid-round.
+//! Scenarios of the released CLI: healthy, one target down, all targets cut, a flapping path, three
+//! checkers of one AZ, bad configuration, SIGTERM mid-round.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -13,6 +14,19 @@ fn is_good_round(v: &Value) -> bool {
 
 async fn three_targets() -> [LocalTarget; 3] {
     [LocalTarget::start(Mode::Serve).await, LocalTarget::start(Mode::Serve).await, LocalTarget::start(Mode::Serve).await]
+}
+
+/// Spawns the checker and returns once it has seen a good round: the healthy "given" of a scenario.
+async fn spawn_healthy(env: &[(&str, String)], args: &[&str]) -> Checker {
+    let mut checker = Checker::spawn(env, args);
+    checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
+    checker
+}
+
+fn set_all(targets: &[LocalTarget], mode: Mode) {
+    for t in targets {
+        t.set(mode);
+    }
 }
 
 /// Keeps an outage clear of a dedup-window boundary so that "exactly one" is deterministic.
@@ -32,13 +46,9 @@ async fn cut_targets_start_exactly_one_failover_execution_with_the_expected_inpu
     away_from_window_boundary(60).await;
     let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-0aaa");
     env.push(("CHECK_URLS", urls(&targets)));
-    let mut checker = Checker::spawn(&env, &["--duration", "7"]);
-
     // Given a healthy subnet, when every target goes dark,
-    checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
-    for t in &targets {
-        t.set(Mode::Hang);
-    }
+    let mut checker = spawn_healthy(&env, &["--duration", "7"]).await;
+    set_all(&targets, Mode::Hang);
     // then the checker turns unhealthy and starts one execution.
     checker.wait_for_log("failover_started", |v| v["event"] == "failover_started", Duration::from_secs(10)).await;
     let run = checker.finish(Duration::from_secs(15)).await;
@@ -65,6 +75,46 @@ async fn cut_targets_start_exactly_one_failover_execution_with_the_expected_inpu
     assert_all_emf(&run.stdout);
     assert_eq!(metric_sum(&run.stdout, "FailoverTriggered"), 1.0);
     assert!(metric_sum(&run.stdout, "ProbeFailureTimeout") >= 9.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_path_is_failed_over_once_by_the_windowed_rule() {
+    let moto = Moto::start().await;
+    let arn = moto.state_machine("Failover-flap").await;
+    let targets = Arc::new(three_targets().await);
+    away_from_window_boundary(60).await;
+    let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-0flap");
+    env.push(("CHECK_URLS", urls(&targets[..])));
+    // Given a healthy subnet, when every target goes dark for 0.6 s of every 2 s (at most two 0.4 s
+    // rounds start inside a dark spell, so never three bad rounds in a row),
+    let mut checker = spawn_healthy(&env, &["--duration", "20"]).await;
+    let flapping = {
+        let targets = targets.clone();
+        tokio::spawn(async move {
+            loop {
+                set_all(&targets[..], Mode::Hang);
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                set_all(&targets[..], Mode::Serve);
+                tokio::time::sleep(Duration::from_millis(1400)).await;
+            }
+        })
+    };
+    // then the windowed rule (6 bad of the last 30 rounds) starts one execution,
+    checker.wait_for_log("failover_started", |v| v["event"] == "failover_started", Duration::from_secs(18)).await;
+    let run = checker.finish(Duration::from_secs(25)).await;
+    flapping.abort();
+    assert!(run.status.success(), "{:?}", run.status);
+    let executions = moto.executions(&arn).await;
+    assert_eq!(executions.len(), 1, "{executions:?}");
+    let input = &executions[0].1;
+    assert_eq!(input["rule"], "window", "{input}");
+    assert_eq!((input["badRoundsInWindow"].as_u64(), input["consecutiveBadRounds"].as_u64().map(|n| n < 3)), (Some(6), Some(true)));
+    // and the up-spells' good rounds do not end the incident while it flaps: one verdict change.
+    let changes = event(&run.logs, "verdict_changed");
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0]["rule"], "window");
+    assert_all_emf(&run.stdout);
+    assert_eq!(metric_sum(&run.stdout, "FailoverTriggered"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,13 +154,9 @@ async fn one_outage_seen_by(machine: &str, az: &str, subnets: &[&str]) -> (usize
     for subnet in subnets {
         let mut env = aws_env(&moto, &arn, az, subnet);
         env.push(("CHECK_URLS", urls(&targets)));
-        let mut checker = Checker::spawn(&env, &["--duration", "7"]);
-        checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
-        checkers.push(checker);
+        checkers.push(spawn_healthy(&env, &["--duration", "7"]).await);
     }
-    for t in &targets {
-        t.set(Mode::Hang);
-    }
+    set_all(&targets, Mode::Hang);
     let mut started = 0;
     let mut existed = 0;
     for c in checkers {
@@ -142,11 +188,8 @@ async fn a_deleted_state_machine_is_logged_and_counted_while_probing_goes_on() {
     let targets = three_targets().await;
     let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-x");
     env.push(("CHECK_URLS", urls(&targets)));
-    let mut checker = Checker::spawn(&env, &["--duration", "6"]);
-    checker.wait_for_log("a good round", is_good_round, Duration::from_secs(10)).await;
-    for t in &targets {
-        t.set(Mode::Error503);
-    }
+    let mut checker = spawn_healthy(&env, &["--duration", "6"]).await;
+    set_all(&targets, Mode::Error503);
     let failed = checker.wait_for_log("failover_failed", |v| v["event"] == "failover_failed", Duration::from_secs(10)).await;
     assert!(failed["error"].as_str().unwrap_or("").contains("StateMachineDoesNotExist"), "{failed}");
     let run = checker.finish(Duration::from_secs(15)).await;
