@@ -77,7 +77,6 @@ pub fn round_is_good(succeeded: usize, quorum: usize) -> bool {
 
 #[derive(Debug, Clone)]
 pub struct Verdict<S> {
-    state: Health,
     fall: u32,
     rise: u32,
     bad_streak: u32,
@@ -87,7 +86,7 @@ pub struct Verdict<S> {
     /// The last `window` rounds since the verdict last turned healthy: `Some(stamp)` for a bad one.
     recent: VecDeque<Option<S>>,
     bad_in_window: u32,
-    /// The rule of the incident in progress.
+    /// The rule of the incident in progress; `None` while HEALTHY.
     incident: Option<Rule>,
 }
 
@@ -99,7 +98,6 @@ impl<S: Copy> Verdict<S> {
         let rule = window.filter(|w| w.window >= 1 && w.threshold >= 1);
         let capacity = rule.map_or(0, |w| w.window as usize);
         Verdict {
-            state: Health::Healthy,
             fall,
             rise,
             bad_streak: 0,
@@ -113,7 +111,11 @@ impl<S: Copy> Verdict<S> {
     }
 
     pub fn state(&self) -> Health {
-        self.state
+        if self.incident.is_some() {
+            Health::Unhealthy
+        } else {
+            Health::Healthy
+        }
     }
 
     /// Consecutive bad rounds so far (0 after a good round).
@@ -147,8 +149,7 @@ impl<S: Copy> Verdict<S> {
                 (Some(Rule::Window), Some(r)) => self.bad_in_window < r.threshold,
                 _ => true,
             };
-            if self.state == Health::Unhealthy && self.good_streak >= self.rise && window_clear {
-                self.state = Health::Healthy;
+            if self.incident.is_some() && self.good_streak >= self.rise && window_clear {
                 self.incident = None;
                 self.recent.clear();
                 self.bad_in_window = 0;
@@ -160,15 +161,13 @@ impl<S: Copy> Verdict<S> {
                 self.streak_start = Some(stamp);
             }
             self.bad_streak = self.bad_streak.saturating_add(1);
-            if self.state == Health::Healthy {
+            if self.incident.is_none() {
                 if self.bad_streak >= self.fall {
-                    self.state = Health::Unhealthy;
                     self.incident = Some(Rule::Consecutive);
                     let outage_started = self.streak_start.unwrap_or(stamp);
                     return Some(Transition::BecameUnhealthy { outage_started, rule: Rule::Consecutive });
                 }
                 if self.rule.is_some_and(|r| self.bad_in_window >= r.threshold) {
-                    self.state = Health::Unhealthy;
                     self.incident = Some(Rule::Window);
                     let outage_started = self.recent.iter().flatten().next().copied().unwrap_or(stamp);
                     return Some(Transition::BecameUnhealthy { outage_started, rule: Rule::Window });
