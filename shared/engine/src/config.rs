@@ -277,26 +277,26 @@ fn parse_degraded<'a>(
         Ok(value)
     };
     let window = get("DEGRADED_WINDOW").map(|raw| whole("DEGRADED_WINDOW", raw, DEGRADED_WINDOW_FORM)).transpose()?;
-    let threshold = get("DEGRADED_THRESHOLD").map(|raw| whole("DEGRADED_THRESHOLD", raw, DEGRADED_THRESHOLD_FORM)).transpose()?;
+    let explicit = get("DEGRADED_THRESHOLD")
+        .map(|raw| whole("DEGRADED_THRESHOLD", raw, DEGRADED_THRESHOLD_FORM).map(|t| (raw, t)))
+        .transpose()?;
     if window == Some(0) {
         return Ok(None);
     }
-    let threshold = match (threshold, get("DEGRADED_THRESHOLD")) {
-        (Some(t), Some(raw)) => {
-            if t <= unhealthy_threshold {
-                return Err(invalid(
-                    "DEGRADED_THRESHOLD",
-                    raw,
-                    format!(
-                        "not above UNHEALTHY_THRESHOLD ({unhealthy_threshold}): scattered bad rounds would turn the verdict \
-                         UNHEALTHY sooner than consecutive ones"
-                    ),
-                    DEGRADED_THRESHOLD_FORM,
-                ));
-            }
-            t
+    let threshold = match explicit {
+        Some((raw, t)) if t <= unhealthy_threshold => {
+            return Err(invalid(
+                "DEGRADED_THRESHOLD",
+                raw,
+                format!(
+                    "not above UNHEALTHY_THRESHOLD ({unhealthy_threshold}): scattered bad rounds would turn the verdict \
+                     UNHEALTHY sooner than consecutive ones"
+                ),
+                DEGRADED_THRESHOLD_FORM,
+            ))
         }
-        _ => {
+        Some((_, t)) => t,
+        None => {
             let t = (2 * unhealthy_threshold).max(6);
             if t > 1000 && window.is_none() {
                 return Ok(None);
