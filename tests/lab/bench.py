@@ -52,12 +52,13 @@ import threading
 import time
 from pathlib import Path
 
-from checker import CONFIGS
+from checker import CONFIGS, DEFAULT_CONFIGS
 from netlab import REPO, gc_stale, install_signal_handlers, require_root_tools
 from rig import BENIGN_MODES, OUTAGE_MODES, SOAK_MODES, Rig, run_trial
 
-DEFAULT_CONFIGS = "default,alternat,python"
 STOP_GRACE_S = 120  # a worker's teardown: checkers stopped (SIGINT, up to 15 s each), lab closed
+
+
 def load_results(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -126,6 +127,11 @@ def done_set(results_path: Path) -> set[tuple[str, int, str]]:
     return {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
 
 
+def pending(items: list[tuple[str, int]], done: set, configs: list[str]) -> list[tuple[str, int]]:
+    """The (mode, trial) items some configuration still has no result for."""
+    return [(m, i) for m, i in items if any((m, i, c) not in done for c in configs)]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     reason = require_root_tools()
     if reason:
@@ -189,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     plan = plan_items(args)
     done = done_set(results_path)
-    todo = [(m, i) for m, i in plan if any((m, i, c) not in done for c in configs)]
+    todo = pending(plan, done, configs)
     jobs = min(args.jobs, len(todo))
     print(f"bench: {len(plan)} runs planned, {len(plan) - len(todo)} already done; results -> {results_path}"
           + (f"; {jobs} labs in parallel" if jobs > 1 else ""), flush=True)
@@ -204,7 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         rc = run_workers(args, binary, jobs, progress)
     done = done_set(results_path)
-    left = [(m, i) for m, i in todo if any((m, i, c) not in done for c in configs)]
+    left = pending(todo, done, configs)
     if left:
         print(f"bench: {len(left)} run(s) not done (first: {left[0][0]} #{left[0][1]}); "
               "the same command runs them", flush=True)
@@ -246,8 +252,8 @@ def claim(claims_path: Path, plan: list[tuple[str, int]], done: set, configs: li
                 taken.add((c["mode"], c["trial"]))
             except (ValueError, KeyError, TypeError):
                 pass
-        for m, i in plan:
-            if (m, i) in taken or all((m, i, c) in done for c in configs):
+        for m, i in pending(plan, done, configs):
+            if (m, i) in taken:
                 continue
             f.write(json.dumps({"mode": m, "trial": i, "worker": worker, "pid": os.getpid(),
                                 "at": time.strftime("%H:%M:%S")}) + "\n")

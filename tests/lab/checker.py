@@ -34,6 +34,7 @@ CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
                {"CONNECTIVITY_CHECK_INTERVAL": "10", "REQUEST_TIMEOUT": "8", "UNHEALTHY_THRESHOLD": "3",
                 "DEGRADED_WINDOW": "0"}),
 }
+DEFAULT_CONFIGS = ",".join(CONFIGS)  # what `make bench` compares unless BENCH_CONFIGS says otherwise
 # The checker's defaults. Two rules turn the verdict unhealthy: UNHEALTHY_THRESHOLD bad rounds in a
 # row, or DEGRADED_THRESHOLD bad rounds among the last DEGRADED_WINDOW (counted since the verdict last
 # turned healthy; 0 = off), which catches flapping that never fails three rounds in a row.

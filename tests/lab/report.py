@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from checker import CONFIGS, LogState, parse_ts
+from checker import CONFIGS, DEFAULT_CONFIGS, LogState, parse_ts, timing
 from netlab import REPO, TARGETS
 from rig import BENIGN_MODES, MODE_LABELS, OUTAGE_MODES, SOAK_MODES
 
@@ -123,8 +123,7 @@ def benign_table(recs: list[dict], configs: list[str]) -> list[str]:
 def worst_window(r: dict) -> int | None:
     """The most bad rounds in any DEGRADED_WINDOW consecutive rounds of the checker's log, for a
     configuration with the windowed rule on: how close the soak came to a windowed false failover."""
-    from checker import timing
-    window = int(timing(r["config"]).get("DEGRADED_WINDOW", 0) or 0) if r["config"] in CONFIGS else 0
+    window = int(timing(r["config"])["DEGRADED_WINDOW"]) if r["config"] in CONFIGS else 0
     log = Path(r.get("log") or "")
     if window <= 0 or not log.is_file():
         return None
@@ -336,7 +335,7 @@ def _run_args(meta: dict) -> dict:
     modes, soaks = meta.get("modes", []), meta.get("soaks", [])
     everything = modes == OUTAGE_MODES + BENIGN_MODES and soaks in (SOAK_MODES, [])
     return {"trials": meta.get("trials", 20), "soak_min": meta.get("soak_min", 10), "exposure": meta.get("exposure_s", 30),
-            "configs": ",".join(meta.get("configs", [])) or "default,alternat,python",
+            "configs": ",".join(meta.get("configs", [])) or DEFAULT_CONFIGS,
             "modes": "all" if everything else ",".join(modes + soaks),
             "extra_config": [f"{n}:{','.join(f'{k}={v}' for k, v in env.items())}"
                              for n, (_, env) in meta.get("extra_configs", {}).items()],
@@ -346,7 +345,6 @@ def _run_args(meta: dict) -> dict:
 def reproduce_commands(meta: dict, out: Path, md_path: Path | None) -> tuple[str, str]:
     """(run, re-render): the make commands that regenerate this very page, from the run's knobs, the
     out dir and where the page is written. The only place these commands are spelled."""
-    from bench import DEFAULT_CONFIGS
     a = _run_args(meta)
     where = [] if Path(out).resolve() == (REPO / "out" / "bench").resolve() else [f"BENCH_OUT={shlex.quote(_shown(out))}"]
     page = [] if md_path is None or Path(md_path).resolve() == MD_PATH.resolve() else ["--md", _shown(md_path)]
