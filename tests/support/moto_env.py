@@ -454,11 +454,13 @@ def create_workflow_state_machines(sfn, arns: dict[str, str], deployment: str = 
                                    poll_seconds: int = 1, max_polls: int = 5,
                                    image_parameter_name: str = "/nat-watchdog/test/nat-ami",
                                    role_arn: str = "arn:aws:iam::123456789012:role/nat-watchdog-workflows",
-                                   name_prefix: str | None = None) -> dict[str, str]:
+                                   name_prefix: str | None = None,
+                                   overrides: dict[str, str] | None = None) -> dict[str, str]:
     """Create Lifecycle, Replace and Maintenance from infra/statemachines/nat-*.asl.json with the
     substitutions infra/nat-workflows.yaml gives them; `arns` holds "failover" and "fallback" (from
     create_state_machines). Returns {"lifecycle", "replace", "maintenance": arn}. The waits are
-    shortened by substitution only (PollSeconds, MaxPolls): the states are the deployed ones."""
+    shortened by substitution only (PollSeconds, MaxPolls): the states are the deployed ones.
+    `overrides` replaces substitutions (e.g. a child state machine that blocks, for the singleton tests)."""
     prefix = name_prefix or deployment
     subs = {"DeploymentName": deployment, "FailoverStateMachineArn": arns["failover"],
             "FallbackStateMachineArn": arns["fallback"], "LifecycleHookName": WORKFLOWS_LIFECYCLE_HOOK,
@@ -468,6 +470,7 @@ def create_workflow_state_machines(sfn, arns: dict[str, str], deployment: str = 
     for key in ("lifecycle", "replace", "maintenance"):
         if key == "maintenance":
             subs["ReplaceStateMachineArn"] = out["replace"]
+        subs.update(overrides or {})
         out[key] = sfn.create_state_machine(
             name=f"{prefix}-nat-{key}", definition=load_definition(f"nat-{key}", subs),
             roleArn=role_arn, type="STANDARD")["stateMachineArn"]
