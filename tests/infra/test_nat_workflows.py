@@ -420,12 +420,15 @@ def test_maintenance_refuses_a_group_pinned_to_a_numbered_version_before_replaci
 
 # ------------------------------------------------------------------------------------------ template
 
-def workflows_stack() -> Stack:
-    return Stack(INFRA / "nat-workflows.yaml", {
-        "DeploymentName": "prod-nat",
-        "FailoverStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:prod-nat-failover",
-        "FallbackStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:prod-nat-fallback",
-        "StateMachineLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:x:*"}, name="prod-nat-NatWorkflows-1")
+WORKFLOWS_PARAMS = {
+    "DeploymentName": "prod-nat",
+    "FailoverStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:prod-nat-failover",
+    "FallbackStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:prod-nat-fallback",
+    "StateMachineLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:x:*"}
+
+
+def workflows_stack(**extra: str) -> Stack:
+    return Stack(INFRA / "nat-workflows.yaml", {**WORKFLOWS_PARAMS, **extra}, name="prod-nat-NatWorkflows-1")
 
 
 def statements(machine: str) -> list[dict]:
@@ -514,3 +517,43 @@ def test_the_root_template_nests_the_workflows_only_when_enabled():
     assert nested["Location"] == "nat-workflows.yaml"
     assert set(nested["Parameters"]) == {"DeploymentName", "FailoverStateMachineArn", "FallbackStateMachineArn",
                                          "StateMachineLogGroupArn"}
+
+
+def test_the_image_pipeline_is_an_option_whose_output_parameter_feeds_maintenance():
+    """Offline only: moto has no Image Builder. The template is evaluated with the option off and on."""
+    import yaml
+
+    off = workflows_stack().resources()
+    assert not [r for r in off.values() if r["Type"].startswith("AWS::ImageBuilder::")]
+    public = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+    assert off["MaintenanceStateMachine"]["Properties"]["DefinitionSubstitutions"]["ImageParameterName"] == public
+
+    on = workflows_stack(ImagePipeline="true", ImagePipelineSubnetId="subnet-0abc",
+                         ImagePipelineSecurityGroupId="sg-0abc",
+                         NatScriptS3Uri="s3://my-bucket/nat/configure-nat.sh").resources()
+    output = "/nat-watchdog/prod-nat/nat-ami"
+    distribution = on["NatImageDistribution"]["Properties"]["Distributions"][0]
+    assert distribution["SsmParameterConfigurations"] == [{"ParameterName": output, "DataType": "aws:ec2:image"}]
+    maintenance = on["MaintenanceStateMachine"]["Properties"]
+    assert maintenance["DefinitionSubstitutions"]["ImageParameterName"] == output
+    readable = [r for s in maintenance["Policies"][0]["Statement"] if s["Action"] == "ssm:GetParameter"
+                for r in as_list(s["Resource"])]
+    assert any(r.endswith(f":parameter{output}") for r in readable)
+
+    recipe = on["NatImageRecipe"]["Properties"]
+    assert recipe["ParentImage"].endswith(":image/amazon-linux-2023-arm64/x.x.x")
+    docs = {name: yaml.safe_load(on[name]["Properties"]["Data"])
+            for name in ("NatEnableComponent", "NatHardenComponent", "NatTestComponent")}
+    enable = docs["NatEnableComponent"]["phases"][0]["steps"]
+    download = next(s for s in enable if s["action"] == "S3Download")["inputs"][0]
+    assert download == {"source": "s3://my-bucket/nat/configure-nat.sh", "destination": "/usr/local/sbin/configure-nat.sh"}
+    boot = "\n".join(next(s for s in enable if s["name"] == "BootUnit")["inputs"]["commands"])
+    assert 'exec /usr/local/sbin/configure-nat.sh --egress-if "$iface"' in boot
+    assert "systemctl enable nat-watchdog-nat.service" in boot
+    test_phase = docs["NatTestComponent"]["phases"][0]
+    assert test_phase["name"] == "test" and test_phase["steps"][0]["action"] == "Reboot"
+    checks = "\n".join(test_phase["steps"][1]["inputs"]["commands"])
+    assert "net.ipv4.ip_forward" in checks and "masquerade" in checks
+    role = on["ImageBuilderInstanceRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    script = next(s for s in role if s["Action"] == "s3:GetObject")
+    assert script["Resource"] == "arn:aws:s3:::my-bucket/nat/configure-nat.sh"
