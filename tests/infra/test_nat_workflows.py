@@ -185,6 +185,24 @@ def test_lifecycle_still_completes_the_action_when_the_failover_fails_and_fails_
     assert route_targets(env, az) == {layer["nat_eni_id"]}
 
 
+def test_lifecycle_without_a_new_instance_gives_up_after_the_bounded_wait_and_leaves_the_az_on_its_gateway(env):
+    """A scale-in to zero: the instance leaves and nothing replaces it. The wait is bounded
+    (MaxPolls x PollSeconds), the AZ stays on the gateway and the error says so."""
+    az, layer = "us-east-1c", env["layer"]["us-east-1c"]
+    env["asg"].update_auto_scaling_group(AutoScalingGroupName=layer["group_name"], MinSize=0, DesiredCapacity=0)
+    assert workflows_in_service_instances(env["asg"], layer["group_name"]) == []
+
+    result = run(env, "lifecycle", lifecycle_event(env, az))
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "NewInstanceNotServing"
+    assert layer["group_name"] in result["cause"] and az in result["cause"]
+    assert route_targets(env, az) == {layer["standby_nat_gateway_id"]}
+    history = env["sfn"].get_execution_history(executionArn=result["executionArn"], maxResults=1000)["events"]
+    polls = [e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "DescribeGroupInstances"]
+    assert len(polls) == 5  # MaxPolls given to create_workflow_state_machines
+
+
 def test_lifecycle_of_a_paused_az_only_completes_the_action(env):
     az, layer = "us-east-1a", env["layer"]["us-east-1a"]
     pause(env, az, datetime.now(timezone.utc) + timedelta(hours=2))
