@@ -345,3 +345,298 @@ def wait_execution(sfn, execution_arn: str, timeout: float = 30.0) -> dict[str, 
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout}s")
         time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------------
+# The managed NAT layer as the NAT workflows see it (Lifecycle, Replace, Maintenance): per AZ a
+# one-instance Auto Scaling group with a launch template and a termination lifecycle hook, a stable
+# ENI the private route tables target, a standby NAT Gateway. Names carry "workflows" so they do not
+# collide with the NAT layer's own builder.
+
+TAG_DEPLOYMENT = "nat-watchdog:deployment"
+TAG_NAT_ENI_FOR = "nat-watchdog:nat-eni-for"
+TAG_PAUSED_UNTIL = "nat-watchdog:paused-until"
+TAG_REPLACE_EXECUTION = "nat-watchdog:replace-execution"
+WORKFLOWS_LIFECYCLE_HOOK = "nat-watchdog-terminate"
+
+
+def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str = "nat-watchdog",
+                              image_id: str | None = None, shared_launch_template: bool = False,
+                              cidr: str = "10.0.0.0/16") -> dict[str, dict[str, Any]]:
+    """A VPC with, in every AZ: a public subnet holding a one-instance Auto Scaling group (launch
+    template version `$Latest`, tags nat-watchdog:nat-instance-for=<AZ> and nat-watchdog:deployment
+    propagated to the instance, lifecycle hook `nat-watchdog-terminate` on EC2_INSTANCE_TERMINATING),
+    a stable ENI (nat-watchdog:nat-eni-for=<AZ>, source/dest check off) attached to the group's
+    instance as device 1, a standby NAT Gateway (nat-watchdog:standby-for=<AZ>), a private subnet and
+    one private route table (nat-watchdog:az=<AZ>) whose 0.0.0.0/0 goes to the stable ENI.
+
+    Returns {az: {"vpc_id", "public_subnet_id", "private_subnet_id", "group_name",
+    "launch_template_id", "instance_id", "nat_eni_id", "standby_nat_gateway_id",
+    "route_table_ids": [...]}}.
+    """
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    public_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    image_id = image_id or _any_image_id(ec2)
+    prefix = cidr.split(".")[0] + "." + cidr.split(".")[1]
+    deployment_tag = {TAG_DEPLOYMENT: deployment}
+
+    def launch_template(name: str) -> str:
+        return ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": image_id, "InstanceType": "t4g.nano",
+                                "MetadataOptions": {"HttpTokens": "required"}},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": _tags(deployment_tag)}],
+        )["LaunchTemplate"]["LaunchTemplateId"]
+
+    shared_lt = launch_template(f"{deployment}-nat") if shared_launch_template else None
+    out: dict[str, dict[str, Any]] = {}
+    for i, az in enumerate(azs):
+        public = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
+                                   CidrBlock=f"{prefix}.{i * 2}.0/24")["Subnet"]["SubnetId"]
+        private = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
+                                    CidrBlock=f"{prefix}.{i * 2 + 1}.0/24")["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+        lt_id = shared_lt or launch_template(f"{deployment}-nat-{az}")
+
+        group = f"{deployment}-nat-{az}"
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1,
+            LaunchTemplate={"LaunchTemplateId": lt_id, "Version": "$Latest"},
+            VPCZoneIdentifier=public,
+            Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": group,
+                   "ResourceType": "auto-scaling-group"}
+                  for k, v in {"Name": f"nat-instance-{az}", TAG_NAT_INSTANCE_FOR: az, **deployment_tag}.items()],
+        )
+        autoscaling.put_lifecycle_hook(
+            LifecycleHookName=WORKFLOWS_LIFECYCLE_HOOK, AutoScalingGroupName=group,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING", HeartbeatTimeout=300,
+            DefaultResult="CONTINUE")
+        instance_id = workflows_in_service_instances(autoscaling, group)[0]
+
+        eni = ec2.create_network_interface(
+            SubnetId=public, Description=f"stable NAT ENI {az}",
+            TagSpecifications=[{"ResourceType": "network-interface",
+                                "Tags": _tags({TAG_NAT_ENI_FOR: az, **deployment_tag})}],
+        )["NetworkInterface"]["NetworkInterfaceId"]
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, SourceDestCheck={"Value": False})
+        ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=1)
+
+        alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        natgw = ec2.create_nat_gateway(
+            SubnetId=public, AllocationId=alloc,
+            TagSpecifications=[{"ResourceType": "natgateway",
+                                "Tags": _tags({"Name": f"standby-{az}", TAG_STANDBY_FOR: az})}],
+        )["NatGateway"]["NatGatewayId"]
+
+        rtb = ec2.create_route_table(
+            VpcId=vpc_id,
+            TagSpecifications=[{"ResourceType": "route-table",
+                                "Tags": _tags({"Name": f"private-{az}", TAG_ROUTE_TABLE_AZ: az, **deployment_tag})}],
+        )["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=eni)
+        ec2.associate_route_table(RouteTableId=rtb, SubnetId=private)
+
+        out[az] = {"vpc_id": vpc_id, "public_subnet_id": public, "private_subnet_id": private,
+                   "group_name": group, "launch_template_id": lt_id, "instance_id": instance_id,
+                   "nat_eni_id": eni, "standby_nat_gateway_id": natgw, "route_table_ids": [rtb]}
+    return out
+
+
+def workflows_in_service_instances(autoscaling, group_name: str) -> list[str]:
+    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
+    return [i["InstanceId"] for g in groups for i in g["Instances"] if i["LifecycleState"] == "InService"]
+
+
+def create_workflow_state_machines(sfn, arns: dict[str, str], deployment: str = "nat-watchdog",
+                                   poll_seconds: int = 1, max_polls: int = 5,
+                                   image_parameter_name: str = "/nat-watchdog/test/nat-ami",
+                                   role_arn: str = "arn:aws:iam::123456789012:role/nat-watchdog-workflows",
+                                   name_prefix: str | None = None,
+                                   overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Create Lifecycle, Replace and Maintenance from infra/statemachines/nat-*.asl.json with the
+    substitutions infra/nat-workflows.yaml gives them; `arns` holds "failover" and "fallback" (from
+    create_state_machines). Returns {"lifecycle", "replace", "maintenance": arn}. The waits are
+    shortened by substitution only (PollSeconds, MaxPolls): the states are the deployed ones.
+    `overrides` replaces substitutions (e.g. a child state machine that blocks, for the singleton tests)."""
+    prefix = name_prefix or deployment
+    subs = {"DeploymentName": deployment, "FailoverStateMachineArn": arns["failover"],
+            "FallbackStateMachineArn": arns["fallback"], "LifecycleHookName": WORKFLOWS_LIFECYCLE_HOOK,
+            "PollSeconds": str(poll_seconds), "MaxPolls": str(max_polls),
+            "ImageParameterName": image_parameter_name}
+    out = {}
+    for key in ("lifecycle", "replace", "maintenance"):
+        if key == "maintenance":
+            subs["ReplaceStateMachineArn"] = out["replace"]
+        subs.update(overrides or {})
+        out[key] = sfn.create_state_machine(
+            name=f"{prefix}-nat-{key}", definition=load_definition(f"nat-{key}", subs),
+            roleArn=role_arn, type="STANDARD")["stateMachineArn"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# A moto server that also answers CompleteLifecycleAction and records the calls the NAT workflows make.
+#
+# moto 5.2.5 stores lifecycle hooks but has no CompleteLifecycleAction. This server adds it, doing what
+# the Auto Scaling service does after CONTINUE/ABANDON of a termination hook: the instance terminates and,
+# the desired capacity being unchanged, the group launches a replacement (moto's own
+# TerminateInstanceInAutoScalingGroup without decrement). It refuses, with the service's message, an
+# instance that is not in the group or a hook the group does not have. Every CompleteLifecycleAction,
+# TerminateInstanceInAutoScalingGroup and ReplaceRoute is appended to a JSON-lines file together with
+# the 0.0.0.0/0 target of every managed route table right after the call: the tests read the order of
+# events and the route state at each of them from there.
+
+
+def serve_moto_recording_workflow_calls(record_path: str, argv: list[str]) -> None:
+    """Entry point of the recording server process (see workflows_moto_server)."""
+    import threading
+
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+    from moto.ec2.responses.route_tables import RouteTables
+    from moto.server import main
+
+    lock = threading.Lock()
+    port = argv[argv.index("-p") + 1]
+    local = {}
+
+    def ec2_client():
+        if "ec2" not in local:
+            local["ec2"] = boto3.session.Session(region_name=DEFAULT_REGION, **_CREDENTIALS).client(
+                "ec2", endpoint_url=f"http://127.0.0.1:{port}")
+        return local["ec2"]
+
+    def record(call: str, **args: Any) -> None:
+        tables = ec2_client().describe_route_tables(
+            Filters=[{"Name": "tag-key", "Values": [TAG_ROUTE_TABLE_AZ]}])["RouteTables"]
+        routes = {}
+        for t in tables:
+            az = next(tag["Value"] for tag in t["Tags"] if tag["Key"] == TAG_ROUTE_TABLE_AZ)
+            for r in t.get("Routes", []):
+                if r.get("DestinationCidrBlock") == "0.0.0.0/0":
+                    routes[t["RouteTableId"]] = {"az": az, "target": r.get("NatGatewayId") or r.get("NetworkInterfaceId")}
+        with lock, open(record_path, "a") as f:
+            f.write(json.dumps({"call": call, "args": args, "routes": routes, "at": time.time()}) + "\n")
+
+    def complete_lifecycle_action(self) -> Any:
+        group_name = self._get_param("AutoScalingGroupName")
+        hook = self._get_param("LifecycleHookName")
+        instance_id = self._get_param("InstanceId")
+        backend = self.autoscaling_backend
+        hooks = [h.name for h in backend.describe_lifecycle_hooks(as_name=group_name)]
+        if hook not in hooks:
+            raise ValidationError(f"No Lifecycle Hook found with name {hook} for group {group_name}")
+        group = backend.autoscaling_groups.get(group_name)
+        if group is None or instance_id not in [s.instance.id for s in group.instance_states]:
+            raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+        backend.terminate_instance(instance_id, should_decrement=False)
+        record("CompleteLifecycleAction", group=group_name, hook=hook, instanceId=instance_id,
+               token=self._get_param("LifecycleActionToken"), result=self._get_param("LifecycleActionResult"))
+        return EmptyResult()
+
+    original_terminate = AutoScalingResponse.terminate_instance_in_auto_scaling_group
+    original_replace_route = RouteTables.replace_route
+
+    def terminate_instance_in_auto_scaling_group(self) -> Any:
+        out = original_terminate(self)
+        record("TerminateInstanceInAutoScalingGroup", instanceId=self._get_param("InstanceId"),
+               decrement=self._get_param("ShouldDecrementDesiredCapacity"))
+        return out
+
+    def replace_route(self) -> Any:
+        out = original_replace_route(self)
+        record("ReplaceRoute", routeTableId=self._get_param("RouteTableId"))
+        return out
+
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.terminate_instance_in_auto_scaling_group = terminate_instance_in_auto_scaling_group
+    RouteTables.replace_route = replace_route
+    _align_moto_step_functions_with_aws()
+    main(argv)
+
+
+def _align_moto_step_functions_with_aws() -> None:
+    """Two gaps of moto 5.2.5's Step Functions interpreter that the NAT workflows run into, closed so
+    that they behave as documented for AWS (the definitions are not changed for moto):
+
+    * `arn:aws:states:::states:startExecution.sync:2` passes the task's PascalCase parameters
+      (StateMachineArn, Input, Name) straight to botocore, which wants stateMachineArn/input/name, and
+      hands back camelCase results where AWS gives ExecutionArn, Status, Output, ... Here the keys are
+      translated both ways; starting, waiting and failing on a failed child stay moto's own.
+    * The same casing gap for `aws-sdk:sfn:*` tasks (listExecutions, describeExecution): closed the
+      same way, recursively for the results.
+    * A JSONPath with a filter (`[?(...)]`) that matches nothing is `[]` in AWS (an indefinite path);
+      moto raises "could not be found" unless the path has `[*]`. Here filters count as indefinite too.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk, state_task_service_sfn)
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    def pascal(d: dict) -> dict:
+        return {k[:1].upper() + k[1:]: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
+
+    service = state_task_service_sfn.StateTaskServiceSfn
+    original_eval, original_build = service._eval_service_task, service._build_sync2_resolver
+
+    def eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        params = {k[:1].lower() + k[1:]: v for k, v in normalised_parameters.items()}
+        original_eval(self, env, resource_runtime_part, params, state_credentials)
+        env.stack.append(pascal(env.stack.pop()))
+
+    def build_sync2_resolver(self, *args, **kwargs):
+        resolve = original_build(self, *args, **kwargs)
+
+        def resolver():
+            out = resolve()
+            return None if out is None else pascal(out)
+        return resolver
+
+    service._eval_service_task = eval_service_task
+    service._build_sync2_resolver = build_sync2_resolver
+
+    def pascal_deep(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k[:1].upper() + k[1:]: pascal_deep(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [pascal_deep(x) for x in v]
+        return v.isoformat() if hasattr(v, "isoformat") else v
+
+    sdk = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+    original_sdk_eval = sdk._eval_service_task
+
+    def sdk_eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        if self._get_boto_service_name() != "stepfunctions":
+            return original_sdk_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        params = {k[:1].lower() + k[1:]: v for k, v in normalised_parameters.items()}
+        original_sdk_eval(self, env, resource_runtime_part, params, state_credentials)
+        env.stack.append(pascal_deep(env.stack.pop()))
+
+    sdk._eval_service_task = sdk_eval_service_task
+    wildcard = json_path._contains_slice_or_wildcard_array
+    json_path._contains_slice_or_wildcard_array = lambda path: "[?(" in path or wildcard(path)
+
+
+def workflows_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]:
+    """A MotoServer (not started) running serve_moto_recording_workflow_calls, and the path of its
+    record file. The launcher is a small script in `workdir` that execs this Python, so the PID
+    MotoServer stops is the server's own."""
+    workdir = Path(workdir)
+    record_path = workdir / "workflow-calls.jsonl"
+    launcher = workdir / "moto-server-recording"
+    support = str(Path(__file__).resolve().parent)
+    code = (f"import sys; sys.path.insert(0, {support!r}); import moto_env; "
+            f"moto_env.serve_moto_recording_workflow_calls({str(record_path)!r}, sys.argv[1:])")
+    launcher.write_text(f"#!/bin/sh\nexec {sys.executable!r} -c {json.dumps(code)} \"$@\"\n")
+    launcher.chmod(0o755)
+    return MotoServer(moto_server_bin=str(launcher), log_path=workdir / "moto.log"), record_path
+
+
+def read_workflow_calls(record_path: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(record_path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
