@@ -12,6 +12,7 @@
 #                             the stable ENI then only receives it (no EIP: it has no public address)
 #   AWS_REGION       for the AWS CLI
 #   ATTACH_WAIT_SECONDS (optional, default 900) how long the previous instance may still hold the ENI
+#   ATTACH_POLL_SECONDS (optional, default 5) between two looks at who holds it
 #
 # Why a wait: during a replacement the previous instance keeps the ENI until its termination lifecycle
 # action completes (the Failover has moved the routes by then) and it has terminated. The ENI is
@@ -32,6 +33,7 @@ case "$NAT_EGRESS" in
 esac
 export AWS_REGION AWS_DEFAULT_REGION="$AWS_REGION"
 ATTACH_WAIT_SECONDS=${ATTACH_WAIT_SECONDS:-900}
+ATTACH_POLL_SECONDS=${ATTACH_POLL_SECONDS:-5}
 CONFIGURE_NAT=${CONFIGURE_NAT:-/usr/local/sbin/configure-nat.sh}
 # Policy-routing table for traffic that arrives by the stable ENI (any free number; 4242 is ours).
 EGRESS_TABLE=4242
@@ -80,7 +82,7 @@ while :; do
     log "$NAT_ENI_ID is still held by $holder (the previous NAT instance?); waiting for it to be released"
   fi
   [ "$SECONDS" -lt "$deadline" ] || give_up "$NAT_ENI_ID not attached after $ATTACH_WAIT_SECONDS s"
-  sleep 5
+  sleep "$ATTACH_POLL_SECONDS"
 done
 
 # ----------------------------------------------------------------------------- 2. find the interfaces
