@@ -750,3 +750,20 @@ def test_guard_reports_a_failure_to_check_instead_of_leaving_cloudformation_wait
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     guard.handler(guard_event("Delete", "vpc-1", ["eni-1"]), None)
     assert sent[-1]["status"] == "FAILED" and "Could not check the routes" in sent[-1]["reason"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Docs
+
+
+def test_readme_section_lists_the_parameters_and_the_generated_cost_table():
+    readme = (INFRA / "README.md").read_text()
+    section = readme.split("## Managed NAT instances", 1)[1].split("\n## ", 1)[0]
+    params = parent(2).template["Parameters"]
+    for name in ("PublicSubnetIds", "VpcCidr", "NatInstanceType", "NatUseSpot", "NatElasticIp", "StandbyMode",
+                 "NatDeletionGuard"):
+        assert f"| `{name}` | " in section and name in params, name
+    cost = subprocess.run([sys.executable, str(NAT_INSTANCE / "nat_cost.py")], capture_output=True, text=True,
+                          check=True).stdout
+    assert cost in section, "infra/README.md cost table is stale: paste python3 infra/nat-instance/nat_cost.py"
+    assert "resets every tracked" in section and "render_userdata.py" in section
