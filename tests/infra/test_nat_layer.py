@@ -4,10 +4,11 @@ properties, a replacement in moto (terminate -> a new instance, routes untouched
 role's reach, the boot script against fake AWS/IMDS commands, the embedded user data against its
 source files, and the deletion guard's code against moto.
 
-Why not moto's CloudFormation: the nested stacks are AWS::Serverless::Application (SAM), which
-moto's CloudFormation does not expand; the templates are evaluated here as CloudFormation would
-(tests/infra/template_eval.py) and each resource is created through the matching EC2 / Auto
-Scaling / IAM API call. moto gaps met on the way (each emulated in this file, never asserted):
+moto's CloudFormation creates nat-az.yaml as it is (one test below) but drops properties that
+matter here (ENI tags and SourceDestCheck, the EIP association to an ENI, the lifecycle hooks), and
+does not expand the SAM nested applications of nat.yaml. So the templates are evaluated as
+CloudFormation would (tests/infra/template_eval.py) and each resource is created through the
+matching EC2 / Auto Scaling / IAM API call. moto gaps met on the way (emulated here, never asserted):
 LifecycleHookSpecificationList of CreateAutoScalingGroup is ignored (the hook is put with
 PutLifecycleHook); a terminated instance keeps its secondary ENI attached (AWS detaches it; the test
 detaches it); instances do not take MetadataOptions from the launch template (IMDSv2 is asserted on
@@ -648,6 +649,35 @@ def test_terminating_a_nat_instance_launches_a_new_one_that_takes_the_eni_and_ro
     assert eni["Attachment"]["InstanceId"] == second and eni["Attachment"]["DeviceIndex"] == 1
     assert eni["Association"]["PublicIp"] == layer["eip"]  # same egress address
     assert default_route_targets(ec2, tables + [vpc[AZS[1]]["route_table_ids"][0]]) == before
+
+
+def test_nat_az_template_as_is_creates_in_motos_cloudformation(moto):
+    """moto's CloudFormation takes nat-az.yaml unchanged (plain CloudFormation, no SAM) and creates
+    every resource; it drops some properties (ENI tags and SourceDestCheck, the EIP association to
+    an ENI, the lifecycle hooks), which is why the tests above build the resources from the
+    evaluated properties instead."""
+    moto.reset()
+    session = moto.session()
+    ec2, cfn, asg = session.client("ec2"), session.client("cloudformation"), session.client("autoscaling")
+    vpc = build_vpc(ec2, AZS[:2])
+    child = az_stacks(nat_stack(2, PublicSubnetIds=[vpc[a]["public_subnet_id"] for a in AZS[:2]]))[0]
+    params = {**child.params, "SecurityGroupId": ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"],
+              "ImageId": "ami-12c6146b"}
+    cfn.create_stack(StackName="nat-az-1", TemplateBody=(INFRA / "nat-az.yaml").read_text(), Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in params.items()])
+    [stack] = cfn.describe_stacks(StackName="nat-az-1")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["NatGroupName"] == f"{DEPLOYMENT}-nat-{AZS[0]}"
+    assert outputs["NatEniId"].startswith("eni-") and outputs["StandbyNatGatewayId"].startswith("nat-")
+    [g] = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[outputs["NatGroupName"]])["AutoScalingGroups"]
+    assert g["VPCZoneIdentifier"] == vpc[AZS[0]]["public_subnet_id"] and len(g["Instances"]) == 1
+    [version] = ec2.describe_launch_template_versions(
+        LaunchTemplateId=g["LaunchTemplate"]["LaunchTemplateId"])["LaunchTemplateVersions"]
+    assert g["LaunchTemplate"]["Version"] == str(version["VersionNumber"])
+    data = version["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required" and data["IamInstanceProfile"]["Arn"]
+    assert f"NAT_ENI_ID={outputs['NatEniId']}\n" in base64.b64decode(data["UserData"]).decode()
 
 
 # ------------------------------------------------------------------------------------------------
