@@ -310,9 +310,12 @@ def test_rendered_user_data_is_valid_bash_and_installs_every_file(compressed):
 def test_user_data_fits_and_the_compressed_form_is_used_only_when_needed(monkeypatch):
     az = az_stacks(nat_stack(2))[0]
     assert len(rendered_user_data(az).encode()) <= render_userdata.USER_DATA_LIMIT
-    assert "base64 -d" not in rendered_user_data(az)
-    monkeypatch.setattr(render_userdata, "USER_DATA_LIMIT", 2000)
+    plain = render_userdata.user_data_size(render_userdata.pieces(compressed=False))
+    assert ("base64 -d" in rendered_user_data(az)) == (plain > render_userdata.USER_DATA_LIMIT)
+    monkeypatch.setattr(render_userdata, "USER_DATA_LIMIT", plain - 1)
     assert any("base64 -d" in p for p in render_userdata.pieces() if isinstance(p, str))
+    monkeypatch.setattr(render_userdata, "USER_DATA_LIMIT", plain)
+    assert not any("base64 -d" in p for p in render_userdata.pieces() if isinstance(p, str))
 
 
 def test_boot_files_are_valid_bash():
