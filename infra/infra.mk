@@ -11,6 +11,8 @@ INFRA_TEMPLATES := infra/template.yaml infra/checker.yaml infra/nat-workflows.ya
 IAC_BIN := $(CURDIR)/$(VENV_IAC)/bin
 ARM_TARGET := aarch64-unknown-linux-gnu
 LAMBDA_BOOTSTRAP := target/lambda/connectivity-checker/bootstrap
+# The managed NAT layer (infra/README.md, "Managed NAT instances").
+INFRA_TEMPLATES += infra/nat.yaml infra/nat-az.yaml
 # The SAM CLI must not phone home from CI or from here.
 export SAM_CLI_TELEMETRY := 0
 
