@@ -19,7 +19,7 @@ help:
 	@echo "make deploy - see README 'Deploy'"
 
 # Debian packages the lab and the build need; installed only when root and missing.
-DEB_PKGS := iproute2 iptables dnsmasq-base python3-venv time
+DEB_PKGS := iproute2 iptables nftables util-linux procps dnsmasq-base python3-venv time
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

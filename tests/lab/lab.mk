@@ -5,6 +5,8 @@
 #   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable)
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
+#   make lab-nat-test infra/nat-instance/configure-nat.sh in throwaway namespaces (root parts skip otherwise;
+#                     part of `make test`)
 # Knobs: BENCH_TRIALS, BENCH_SOAK_MIN, BENCH_EXPOSURE, BENCH_CONFIGS, BENCH_MODES, BENCH_OUT, BENCH_JOBS (labs
 # running trials in parallel, each its own lab; with 3 the full run is about 70 min on 2 cores), and
 # BENCH_EXTRA='--extra-config NAME:VAR=V,VAR=V --md out/x.md' to compare a tuning without touching BENCHMARKS.md
@@ -24,7 +26,7 @@ BENCH_EXTRA    ?=
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
                   --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) $(BENCH_EXTRA)
 
-.PHONY: lab lab-smoke lab-selftest lab-clean bench bench-bg bench-report
+.PHONY: lab lab-smoke lab-selftest lab-clean lab-nat-test bench bench-bg bench-report
 
 lab: deps venv release
 	$(LAB_PY) $(LAB_DIR)/demo.py --binary $(BIN_RELEASE) --mode $(LAB_MODE) $(if $(filter 1,$(LAB_HOLD)),--hold)
@@ -34,6 +36,9 @@ lab-smoke: deps venv build
 
 lab-selftest: deps venv
 	$(LAB_PY) $(LAB_DIR)/selftest.py
+
+lab-nat-test: deps venv
+	$(LAB_PY) -m pytest -q -rs tests/lab/test_configure_nat.py
 
 lab-clean:
 	$(LAB_PY) $(LAB_DIR)/bench.py gc
@@ -51,4 +56,4 @@ bench-bg: deps venv release
 bench-report: venv
 	$(LAB_PY) $(LAB_DIR)/bench.py report --out $(BENCH_OUT) $(BENCH_EXTRA)
 
-EXTRA_TESTS += lab-smoke
+EXTRA_TESTS += lab-nat-test lab-smoke
