@@ -63,7 +63,7 @@ def tm(config: str) -> Timing | None:
     return _TIMINGS.get(config)
 
 
-def label(config: str) -> str:
+def config_name(config: str) -> str:
     return config_label(config, tm(config))
 
 
@@ -81,7 +81,7 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
              "median / p99 in seconds (n trials; a miss is a trial with no execution within the cap: "
              "rounds × interval + timeout + interval + 10 s, where rounds is the consecutive threshold, or the "
              "whole window when the windowed rule is on)", "",
-             "| failure (injected on the NAT host) | " + " | ".join(label(c).split(" (")[0] for c in configs) + " |",
+             "| failure (injected on the NAT host) | " + " | ".join(config_name(c).split(" (")[0] for c in configs) + " |",
              "|---|" + "---|" * len(configs)]
     for m in OUTAGE_MODES:
         cells = []
@@ -329,7 +329,7 @@ def draw_timeline(r: dict, png: Path) -> None:
                  f"configuration of the trial had detected it)", ha="center", fontsize=9.5)
     else:
         axes[0].set_xlabel("seconds since the fault was injected on the NAT host")
-    cfg = label(r["config"])
+    cfg = config_name(r["config"])
     fig.suptitle(f"{MODE_LABELS[r['mode']]} — {cfg}\n"
                  f"detection (execution start − injection) {r['detection_s']:.2f} s, "
                  f"recovery (heal → verdict healthy) {f(r.get('recovery_s'))}", fontsize=10.5)
@@ -461,7 +461,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         "are held a fixed time; any execution then is a false failover. Peak RSS and CPU seconds come from "
         "`/usr/bin/time` around the checker.",
         "",
-        "Configurations: " + "; ".join(f"**{c}** = {label(c)}" for c in configs) + ". "
+        "Configurations: " + "; ".join(f"**{c}** = {config_name(c)}" for c in configs) + ". "
         f"The anchors keep our `HEALTHY_THRESHOLD={_num(d.healthy if d else None)}` for recovery (neither publishes a rise threshold) and run "
         "with our windowed rule off (`DEGRADED_WINDOW=0`; neither has one).",
         "",
