@@ -57,7 +57,7 @@ demo: deps venv build-bin
 
 # Peak RSS and CPU of the release CLI over 60 s with 3 targets, binary sizes -> docs/bench/footprint.md
 bench-footprint: venv release
-	$(VENV)/bin/python tests/bench/footprint.py --binary $(BIN_RELEASE)
+	$(VENV)/bin/python -m tests.bench.footprint --binary $(BIN_RELEASE)
 
 -include infra/infra.mk
 -include tests/lab/lab.mk
