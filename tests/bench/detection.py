@@ -56,6 +56,8 @@ from pathlib import Path
 from tests.lab.checker import CONFIGS, DEFAULT_CONFIGS, CheckerConfigError, timing
 from tests.lab.cleanup import gc_stale, install_signal_handlers
 from tests.lab.modes import BENIGN_MODES, OUTAGE_MODES, SOAK_MODES
+from tests.lab.replacement import MODE as REPLACEMENT_MODE
+from tests.lab.replacement import run_replacement
 from tests.lab.rig import Rig
 from tests.lab.shell import REPO, require_root_tools
 from tests.lab.trial import run_trial
@@ -117,7 +119,7 @@ def _os_name() -> str:
 def plan_modes(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(trial modes, soak modes) selected by --modes and --soak-min."""
     names = args.modes.split(",")
-    modes = OUTAGE_MODES + BENIGN_MODES if args.modes == "all" else [m for m in names if m not in SOAK_MODES]
+    modes = OUTAGE_MODES + BENIGN_MODES + [REPLACEMENT_MODE] if args.modes == "all" else [m for m in names if m not in SOAK_MODES]
     soaks = SOAK_MODES if args.modes == "all" else [m for m in names if m in SOAK_MODES]
     return modes, (soaks if args.soak_min > 0 else [])
 
@@ -131,9 +133,18 @@ def done_set(results_path: Path) -> set[tuple[str, int, str]]:
     return {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
 
 
+def mode_configs(mode: str, configs: list[str]) -> list[str]:
+    """The configurations a plan item runs: all of them, except for the planned replacement, whose
+    figure (failed probes while the route moves) is the network path's, seen best by the densest
+    prober: our default (or the first configuration when the default is not compared)."""
+    if mode == REPLACEMENT_MODE:
+        return ["default"] if "default" in configs else configs[:1]
+    return configs
+
+
 def pending(items: list[tuple[str, int]], done: set, configs: list[str]) -> list[tuple[str, int]]:
     """The (mode, trial) items some configuration still has no result for."""
-    return [(m, i) for m, i in items if any((m, i, c) not in done for c in configs)]
+    return [(m, i) for m, i in items if any((m, i, c) not in done for c in mode_configs(m, configs))]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -295,11 +306,14 @@ def work(args: argparse.Namespace, binary: str, configs: list[str], worker: int,
             if item is None:
                 break
             mode, i = item
-            need = [c for c in configs if (mode, i, c) not in done]
+            need = [c for c in mode_configs(mode, configs) if (mode, i, c) not in done]
             is_soak = mode in SOAK_MODES
             exposure = args.soak_min * 60 if is_soak else args.exposure
             ts = time.time()
-            recs = run_trial(rig, mode, i, need, binary, out / "logs", exposure=exposure)
+            if mode == REPLACEMENT_MODE:
+                recs = run_replacement(rig, i, need, binary, out / "logs")
+            else:
+                recs = run_trial(rig, mode, i, need, binary, out / "logs", exposure=exposure)
             for r in recs:
                 r["worker"], r["jobs"] = worker, jobs
                 if is_soak:

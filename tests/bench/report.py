@@ -12,6 +12,7 @@ from pathlib import Path
 from tests.lab.checker import CONFIGS, DEFAULT_CONFIGS, CheckerConfigError, LogState, Timing, config_label, parse_ts, timing
 from tests.lab.modes import BENIGN_MODES, MODE_LABELS, OUTAGE_MODES, SOAK_MODES
 from tests.lab.netlab import TARGETS
+from tests.lab.replacement import MODE as REPLACEMENT
 from tests.lab.shell import REPO
 
 MD_PATH = REPO / "BENCHMARKS.md"
@@ -213,9 +214,43 @@ def goals(recs: list[dict]) -> list[str]:
         ff = sum(r["executions"] for r in soak5)
         mins = sum((r["t_heal"] - r["t_inject"]) / 60 for r in soak5)
         out.append(f"| 0 false failovers in the 5% loss + one target down soak | {ff} in {mins:.0f} min | {'yes' if ff == 0 else '**no**'} |")
+    repl = [r for r in recs if r.get("kind") == REPLACEMENT and r["config"] == "default"]
+    if repl:
+        lost = sum(r.get("failed_probes", 0) for r in repl)
+        out.append(f"| planned replacement: 0 failed probes | {lost} in {len(repl)} replacement(s) | "
+                   f"{'yes' if lost == 0 else '**no**'} |")
     if rss:
         out.append(f"| peak RSS ≤ 32 MB | {max(rss):.1f} MiB (largest of {len(rss)} runs) | {'yes' if max(rss) * 1.048576 <= 32 else '**no**'} |")
     return out
+
+
+def replacement_table(recs: list[dict]) -> list[str]:
+    """Issue 11 item 6: a planned NAT replacement with the checker running; failed probes, goal 0."""
+    rs = [r for r in recs if r.get("kind") == REPLACEMENT]
+    if not rs:
+        return []
+    out = ["### Planned replacement: the route moved to a new NAT host, the old one terminated", "",
+           "A second NAT host is launched and configured by the same `configure-nat.sh`; once its `--check` "
+           "passes, the subnet's 0.0.0.0/0 moves to it in one atomic replace (as `ec2:ReplaceRoute` moves a "
+           "route table's target), the old host drains for twice the request timeout and is terminated "
+           "(uplink down, its table deleted). Failed probes are counted from one timeout before the move to "
+           "the end of a settle period as long as the slowest detection cap. Goal: 0 failed probes (anchors: "
+           "fck-nat documents about 5 minutes of outage per replacement, its users report 3–5 minutes).", "",
+           "| configuration | replacements | failed probes (total) | worst replacement | probes in the windows | "
+           "bad rounds | Failover executions | new host launch (median) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for c in sorted({r["config"] for r in rs}):
+        mine = [r for r in rs if r["config"] == c]
+        failed = [r.get("failed_probes", 0) for r in mine]
+        launch = [r["launch_s"] for r in mine if r.get("launch_s") is not None]
+        ex = sum(r.get("executions", 0) for r in mine)
+        out.append(f"| {c} | {len(mine)} | {'**%d**' % sum(failed) if sum(failed) else 0} | {max(failed)} | "
+                   f"{sum(r.get('probes_during', 0) for r in mine)} | {sum(r.get('bad_rounds', 0) for r in mine)} | "
+                   f"{'**%d**' % ex if ex else 0} | {f(statistics.median(launch)) if launch else '–'} |")
+    causes = sorted({c for r in rs for c in r.get("failed_causes", [])})
+    if causes:
+        out += ["", "Causes of the failed probes: " + ", ".join(causes) + "."]
+    return out + [""]
 
 
 def notes(recs: list[dict]) -> list[str]:
@@ -408,7 +443,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     if pick:
         draw_timeline(pick, png)
     planned = meta.get("modes") or [mode for mode in OUTAGE_MODES + BENIGN_MODES if any(r["mode"] == mode for r in recs)]
-    per_mode = [len({r["trial"] for r in recs if r.get("kind") == "trial" and r["mode"] == mode}) for mode in planned]
+    per_mode = [len({r["trial"] for r in recs if r.get("kind") in ("trial", REPLACEMENT) and r["mode"] == mode})
+                for mode in planned]
     n_lo, n_hi = (min(per_mode), max(per_mode)) if per_mode else (0, 0)
     n_text = f"{n_hi}" if n_lo == n_hi else f"{n_lo}–{n_hi}"
     run_cmd, render_cmd = reproduce_commands(meta, out, md_path)
@@ -472,6 +508,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     lines += detection_tables(recs, configs) + [""]
     lines += benign_table(recs, configs) + [""]
     lines += soak_table(recs, configs) + [""]
+    lines += replacement_table(recs)
     if pick:
         lines += ["## One outage, probe by probe", "",
                   f"![timeline]({png_rel})", "",

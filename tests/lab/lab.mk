@@ -3,7 +3,8 @@
 #   make lab          a short narrated run: healthy -> blackhole -> healed (LAB_MODE=..., LAB_HOLD=1)
 #   make lab-smoke    one healthy period + one hard failure with the debug binary (part of `make test`)
 #   make lab-selftest the lab itself without the checker (every fault observable, clean teardown)
-#   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable)
+#   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable); its
+#                     modes include `replacement` (a planned NAT replacement, tests/lab/replacement.py)
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
 #   make lab-pytest   the lab's pytest suite: configure-nat.sh in throwaway namespaces (root parts skip

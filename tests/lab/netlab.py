@@ -130,6 +130,12 @@ class Lab:
         return [self.priv, self.nat, self.inet]
 
     @property
+    def owned_namespaces(self) -> list[str]:
+        """Every namespace this lab may create: the three, plus the replacement NAT host of a
+        planned-replacement trial (replacement.py), so teardown and gc cover it too."""
+        return self.namespaces + [self.ns("nat2")]
+
+    @property
     def lan_if_nat(self) -> str:
         return self.ifname("n0")
 
@@ -167,7 +173,7 @@ class Lab:
         return self
 
     def _write_state(self) -> None:
-        write_state(self.state_dir, self.run_id, self.namespaces, [self.ifname("r0")],
+        write_state(self.state_dir, self.run_id, self.owned_namespaces, [self.ifname("r0")],
                     self.procs.pids + self.extra_pids)
 
     def configure_nat(self, check: bool = False) -> subprocess.CompletedProcess:
@@ -326,5 +332,5 @@ class Lab:
         self.procs.stop_all(lambda m: print(m, file=sys.stderr))
         if self.relay:
             self.relay.close()
-        remove_run(self.namespaces, [self.ifname("r0")], [NETNS_ETC / n for n in self.namespaces])
+        remove_run(self.owned_namespaces, [self.ifname("r0")], [NETNS_ETC / n for n in self.owned_namespaces])
         shutil.rmtree(self.state_dir, ignore_errors=True)
