@@ -36,51 +36,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .certs import make_ca_and_leaf
+from .addressing import DOMAIN, INET_GW_IP, LAN_NET, NAT_LAN_IP, NAT_WAN_IP, PRIV_IP, PROXY_PORT, TARGETS
 from .cleanup import NETNS_ETC, STATE_ROOT, gc_stale, remove_run, write_state
 from .faults import Faults
 from .natconf import configure_nat, masqueraded_packets
 from .procs import Proc, Supervisor
 from .relay import Relay
+from .services import start_services
 from .shell import LabError, require_root_tools, run
-
-HERE = Path(__file__).resolve().parent
-
-# Addressing (all inside our own namespaces, except the root-side end of the endpoint link).
-LAN_NET, PRIV_IP, NAT_LAN_IP = "198.18.10.0/24", "198.18.10.10", "198.18.10.1"
-WAN_NET, NAT_WAN_IP, INET_GW_IP = "198.18.100.0/24", "198.18.100.2", "198.18.100.1"
-DOMAIN = "nwd.test"  # RFC 6761 reserved name; served only by the lab's dnsmasq
-
-
-@dataclass(frozen=True)
-class TargetHost:
-    name: str
-    ip: str
-    scheme: str
-    path: str
-
-    @property
-    def fqdn(self) -> str:
-        return f"{self.name}.{DOMAIN}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.fqdn}{self.path}"
-
-    @property
-    def port(self) -> int:
-        return 443 if self.scheme == "https" else 80
-
-
-# Shaped like the checker's defaults: a 204 endpoint, a small text trace, an HTTPS asset.
-TARGETS = (
-    TargetHost("alpha", "198.19.1.11", "http", "/generate_204"),
-    TargetHost("bravo", "198.19.1.12", "http", "/cdn-cgi/trace"),
-    TargetHost("charlie", "198.19.1.13", "https", "/favicon.ico"),
-)
-
-PROXY_PORT = 10080  # the delay proxy, inside the nat namespace
-
 
 def _new_run_id() -> str:
     # 6 characters: short enough for 15-character interface names (nwd + id + 2).
@@ -164,8 +127,7 @@ class Lab:
             self._build_network()
             self.configure_nat()
             self.faults.install()
-            self._make_ca()
-            self._start_services()
+            self.ca_pem = start_services(self)
             self._verify_targets()
         except BaseException:
             self.close()
@@ -235,30 +197,6 @@ class Lab:
                     run(["ip", "addr", "add", f"{root_ip}/30", "dev", root_if])
                     return
         raise LabError("no free /30 in 198.19.252.0/22 for the endpoint link")
-
-    def _make_ca(self) -> None:
-        d = self.state_dir / "tls"
-        d.mkdir(exist_ok=True)
-        https = [t for t in TARGETS if t.scheme == "https"]
-        paths = make_ca_and_leaf(d, [t.fqdn for t in https], [t.ip for t in https])
-        self.ca_pem = paths["ca"]
-        self._leaf = paths
-
-    def _start_services(self) -> None:
-        py = sys.executable
-        servers = str(HERE / "servers.py")  # a standalone program (standard library only)
-        for t in TARGETS:
-            cmd = self.exec_in(self.inet, py, servers, "target", "--addr", t.ip, "--port", str(t.port), "--name", t.name)
-            if t.scheme == "https":
-                cmd += ["--cert", str(self._leaf["cert"]), "--key", str(self._leaf["key"])]
-            self.procs.spawn(f"target-{t.name}", cmd, log=self.out_dir / f"target-{t.name}.log")
-        self.procs.spawn("dnsmasq", self.exec_in(
-            self.nat, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-            f"--addn-hosts={NETNS_ETC / self.nat / 'hosts'}", f"--listen-address={NAT_LAN_IP}", "--bind-interfaces",
-            "--local-ttl=0", "--no-negcache", f"--pid-file={self.state_dir / 'dnsmasq.pid'}", "--user=nobody",
-            "--log-facility=-"), log=self.out_dir / "dnsmasq.log")
-        self.procs.spawn("delay-proxy", self.exec_in(self.nat, py, servers, "delayproxy", "--port", str(PROXY_PORT)),
-                         log=self.out_dir / "delay-proxy.log")
 
     def attach_endpoint(self, port: int, pid: int | None = None) -> None:
         """The private subnet's Step Functions endpoint: a relay to 127.0.0.1:port (moto, whose pid

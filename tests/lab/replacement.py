@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .checker import Checker, executions, parse_ts, timing
 from .natconf import configure_nat, masqueraded_packets
-from .netlab import INET_GW_IP, LAN_NET, NAT_LAN_IP, PRIV_IP
+from .addressing import INET_GW_IP, LAN_NET, NAT_LAN_IP, PRIV_IP
 from .rig import Rig
 from .shell import LabError, run
 
