@@ -19,7 +19,7 @@ help:
 	@echo "make deploy - see README 'Deploy'"
 
 # Debian packages the lab and the build need; installed only when root and missing.
-DEB_PKGS := iproute2 iptables dnsmasq-base python3-venv time
+DEB_PKGS := iproute2 nftables util-linux procps dnsmasq-base python3-venv time
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -53,11 +53,11 @@ rust-test: build venv
 
 # The main job on emulated AWS: outage -> detection -> Failover execution -> routes moved.
 demo: deps venv build-bin
-	$(VENV)/bin/python tests/demo/demo.py --checker $(BIN_DEBUG)
+	$(VENV)/bin/python -m tests.demo emulated --checker $(BIN_DEBUG)
 
 # Peak RSS and CPU of the release CLI over 60 s with 3 targets, binary sizes -> docs/bench/footprint.md
 bench-footprint: venv release
-	$(VENV)/bin/python tests/bench/footprint.py --binary $(BIN_RELEASE)
+	$(VENV)/bin/python -m tests.bench.footprint --binary $(BIN_RELEASE)
 
 -include infra/infra.mk
 -include tests/lab/lab.mk

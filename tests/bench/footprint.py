@@ -1,5 +1,5 @@
 """Footprint of the release checker: peak RSS and CPU over a run against 3 local targets, and the
-size of the stripped binaries. `make bench-footprint` runs it and rewrites docs/bench/footprint.md.
+size of the stripped binaries. `make bench-footprint` runs it (python -m tests.bench.footprint) and rewrites docs/bench/footprint.md.
 
 Peak RSS is the kernel's high-water mark (VmHWM of /proc/<pid>/status), read until the process
 exits; CPU is user+system time from wait4. Targets are plain HTTP servers on 127.0.0.1, so the
@@ -20,6 +20,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.lab.checker import CheckerConfigError, Timing, print_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,6 +44,15 @@ def vm_hwm_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def timing_text(binary: str) -> str:
+    """The defaults as the binary states them (--print-config); never restated here."""
+    try:
+        t = Timing.from_settings(print_config(binary))
+    except CheckerConfigError as e:
+        raise SystemExit(f"bench-footprint: {e}") from None
+    return f"{t.interval:g} s interval, {t.timeout:g} s timeout"
 
 
 def main() -> int:
@@ -89,7 +100,7 @@ def main() -> int:
         "## Footprint of the checker (`make bench-footprint`)",
         "",
         f"Measured {today} on {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}: "
-        f"the release CLI with its default timing (0.4 s interval, 0.8 s timeout) against 3 HTTP targets on 127.0.0.1 for "
+        f"the release CLI with its default timing ({timing_text(args.binary)}) against 3 HTTP targets on 127.0.0.1 for "
         f"{args.seconds:g} s.",
         "",
         "| figure | value | goal |",

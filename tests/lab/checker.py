@@ -10,23 +10,30 @@ its peak RSS and CPU seconds.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
-import os
 import re
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from netlab import TARGETS, Lab, Proc
+from .netlab import TARGETS, Lab
+from .procs import Proc
+from .shell import LabError
+
+if TYPE_CHECKING:
+    from .rig import Rig
 
 AZ = "us-east-1a"
 
 # name -> (label, timing variables). The anchors as their projects publish them: neither has a
-# windowed rule, so theirs is switched off (DEGRADED_WINDOW=0) to emulate them faithfully.
+# windowed rule, so theirs is switched off (DEGRADED_WINDOW=0) to emulate them faithfully. Our own
+# defaults are never written here: the checker binary states them (--print-config, see Timing).
 CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
-    "default": ("ours (defaults: 0.4 s interval, 0.8 s timeout, 3 down / 3 up, or 6 bad of 30)", {}),
+    "default": ("ours (defaults)", {}),
     "alternat": ("alterNAT-like (5 s interval, 5 s timeout, fail on 1 bad round)",
                  {"CONNECTIVITY_CHECK_INTERVAL": "5", "REQUEST_TIMEOUT": "5", "UNHEALTHY_THRESHOLD": "1",
                   "DEGRADED_WINDOW": "0"}),
@@ -35,38 +42,113 @@ CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
                 "DEGRADED_WINDOW": "0"}),
 }
 DEFAULT_CONFIGS = ",".join(CONFIGS)  # what `make bench` compares unless BENCH_CONFIGS says otherwise
-# The checker's defaults. Two rules turn the verdict unhealthy: UNHEALTHY_THRESHOLD bad rounds in a
-# row, or DEGRADED_THRESHOLD bad rounds among the last DEGRADED_WINDOW (counted since the verdict last
-# turned healthy; 0 = off), which catches flapping that never fails three rounds in a row.
-DEFAULT_TIMING = {"CONNECTIVITY_CHECK_INTERVAL": 0.4, "REQUEST_TIMEOUT": 0.8, "UNHEALTHY_THRESHOLD": 3,
-                  "HEALTHY_THRESHOLD": 3, "DEGRADED_WINDOW": 30, "DEGRADED_THRESHOLD": 6}
 
 
-def timing(config: str) -> dict[str, float]:
-    t = dict(DEFAULT_TIMING)
-    for k, v in CONFIGS[config][1].items():
-        if k in t:
-            t[k] = float(v)
-    return t
+class CheckerConfigError(LabError):
+    pass
 
 
-def detect_rounds(config: str) -> float:
-    """Rounds the slower of the two rules may need: the consecutive threshold, or the whole window
-    when the windowed rule is on (its last bad round may be the window's last)."""
-    t = timing(config)
-    return max(t["UNHEALTHY_THRESHOLD"], t["DEGRADED_WINDOW"] if t["DEGRADED_WINDOW"] > 0 else 0)
+def print_config(binary: str, overrides: dict[str, str] | None = None, timeout: float = 10.0) -> dict[str, str | None]:
+    """The checker's effective settings as the binary itself states them: `BINARY --print-config`
+    (docs/CONTRACTS.md: one JSON object, every variable of the settings table, values as strings,
+    null when unset and without default) with only `overrides` (and PATH) in its environment."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **(overrides or {})}
+    try:
+        p = subprocess.run([binary, "--print-config"], env=env, capture_output=True, text=True, timeout=timeout)
+    except OSError as e:
+        raise CheckerConfigError(f"cannot run {binary} --print-config: {e}") from e
+    except subprocess.TimeoutExpired as e:
+        raise CheckerConfigError(f"{binary} --print-config did not answer within {timeout:g} s: this checker "
+                                 "has no --print-config (the lab reads the checker's defaults from it); "
+                                 "build one that has it") from e
+    first_err = (p.stderr.strip().splitlines() or [""])[0]
+    if p.returncode != 0:
+        raise CheckerConfigError(f"{binary} --print-config exited with {p.returncode} ({first_err or 'no message'}): "
+                                 "the lab reads the checker's defaults from that flag; a checker without it "
+                                 "cannot run in the lab (rebuild it: cargo build -p connectivity-checker)")
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError as e:
+        raise CheckerConfigError(f"{binary} --print-config did not print one JSON object: {p.stdout[:200]!r}") from e
+    if not isinstance(doc, dict) or not all(v is None or isinstance(v, str) for v in doc.values()):
+        raise CheckerConfigError(f"{binary} --print-config: expected an object of strings or null, got {p.stdout[:200]!r}")
+    return doc
 
 
-def detect_cap(config: str) -> float:
-    """How long an outage may take to be detected before the trial calls it missed: the worst case
-    (a round just started, detect_rounds() rounds, one timeout) plus a generous margin of 10 s."""
-    t = timing(config)
-    return detect_rounds(config) * t["CONNECTIVITY_CHECK_INTERVAL"] + t["REQUEST_TIMEOUT"] + t["CONNECTIVITY_CHECK_INTERVAL"] + 10
+@dataclass(frozen=True)
+class Timing:
+    """The timing settings of one checker configuration, as the binary computes them. Two rules turn
+    the verdict unhealthy: UNHEALTHY_THRESHOLD bad rounds in a row, or DEGRADED_THRESHOLD bad rounds
+    among the last DEGRADED_WINDOW (0 = off), which catches flapping that never fails rounds in a row."""
+    interval: float  # CONNECTIVITY_CHECK_INTERVAL
+    timeout: float  # REQUEST_TIMEOUT
+    unhealthy: int  # UNHEALTHY_THRESHOLD
+    healthy: int  # HEALTHY_THRESHOLD
+    window: int  # DEGRADED_WINDOW
+    degraded: int | None  # DEGRADED_THRESHOLD (None when the windowed rule is off)
+
+    VARS = {"interval": "CONNECTIVITY_CHECK_INTERVAL", "timeout": "REQUEST_TIMEOUT",
+            "unhealthy": "UNHEALTHY_THRESHOLD", "healthy": "HEALTHY_THRESHOLD", "window": "DEGRADED_WINDOW",
+            "degraded": "DEGRADED_THRESHOLD"}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, str | None], source: str = "--print-config") -> "Timing":
+        vals: dict[str, float | int | None] = {}
+        for attr, var in cls.VARS.items():
+            if var not in settings:
+                raise CheckerConfigError(f"{source}: no {var} in its output (keys: {', '.join(sorted(settings))})")
+            raw = settings[var]
+            if raw is None and attr == "degraded":
+                vals[attr] = None
+                continue
+            try:
+                vals[attr] = float(raw) if attr in ("interval", "timeout") else int(raw)
+            except (TypeError, ValueError):
+                raise CheckerConfigError(f"{source}: {var}={raw!r} is not a number") from None
+        return cls(**vals)
+
+    def as_env(self) -> dict[str, str]:
+        return {var: (None if getattr(self, a) is None else f"{getattr(self, a):g}") for a, var in self.VARS.items()}
+
+    @property
+    def detect_rounds(self) -> int:
+        """Rounds the slower of the two rules may need: the consecutive threshold, or the whole window
+        when the windowed rule is on (its last bad round may be the window's last)."""
+        return max(self.unhealthy, self.window if self.window > 0 else 0)
+
+    @property
+    def detect_cap(self) -> float:
+        """How long an outage may take to be detected before the trial calls it missed: the worst case
+        (a round just started, detect_rounds rounds, one timeout) plus a generous margin of 10 s."""
+        return self.detect_rounds * self.interval + self.timeout + self.interval + 10
+
+    @property
+    def recover_cap(self) -> float:
+        return self.healthy * self.interval + self.timeout + self.interval + 10
+
+    def describe(self) -> str:
+        rules = f"{self.unhealthy} down / {self.healthy} up"
+        if self.window > 0 and self.degraded:
+            rules += f", or {self.degraded} bad of {self.window}"
+        return f"{self.interval:g} s interval, {self.timeout:g} s timeout, {rules}"
 
 
-def recover_cap(config: str) -> float:
-    t = timing(config)
-    return t["HEALTHY_THRESHOLD"] * t["CONNECTIVITY_CHECK_INTERVAL"] + t["REQUEST_TIMEOUT"] + t["CONNECTIVITY_CHECK_INTERVAL"] + 10
+@functools.lru_cache(maxsize=None)
+def _timing(binary: str, overrides: tuple[tuple[str, str], ...]) -> Timing:
+    return Timing.from_settings(print_config(binary, dict(overrides)), source=f"{binary} --print-config")
+
+
+def timing(binary: str, config: str) -> Timing:
+    """The effective timing of configuration `config` (its overrides applied by the binary itself)."""
+    return _timing(binary, tuple(sorted(CONFIGS[config][1].items())))
+
+
+def config_label(config: str, t: Timing | None) -> str:
+    """A configuration's label; ours spells out the defaults the binary reported."""
+    label = CONFIGS[config][0]
+    if config == "default" and t is not None:
+        return f"ours (defaults: {t.describe()})"
+    return label
 
 
 _TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)$")
@@ -132,7 +214,7 @@ class LogState:
 
 @dataclass
 class Checker:
-    lab: Lab
+    rig: "Rig"  # tests.lab.rig.Rig: the lab it runs in and the emulated AWS it talks to
     name: str
     config: str
     binary: str
@@ -147,6 +229,10 @@ class Checker:
     exit_code: int | None = None
 
     @property
+    def lab(self) -> Lab:
+        return self.rig.lab
+
+    @property
     def stderr_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
@@ -159,7 +245,7 @@ class Checker:
         return self.log_dir / f"{self.name}.time"
 
     def env(self) -> dict[str, str]:
-        moto = self.lab.moto.env()
+        moto = self.rig.moto.env()
         e = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.lab.state_dir),  # no ~/.aws of the caller
@@ -180,6 +266,7 @@ class Checker:
         return e
 
     def start(self) -> "Checker":
+        timing(self.binary, self.config)  # a checker without --print-config stops here, clearly
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for p in (self.stderr_path, self.stdout_path, self.time_path):
             p.unlink(missing_ok=True)
@@ -187,7 +274,7 @@ class Checker:
                                self.binary, "--duration", f"{self.duration:g}")
         with open(self.stdout_path, "wb") as out:
             self.started = time.time()
-            self.proc = self.lab.spawn(f"checker-{self.name}", cmd, env=self.env(), log=self.stderr_path, stdout=out)
+            self.proc = self.lab.procs.spawn(f"checker-{self.name}", cmd, env=self.env(), log=self.stderr_path, stdout=out)
         return self
 
     def poll(self) -> list[dict]:

@@ -1,16 +1,19 @@
-# Failure-injection lab (tests/lab/): included by the root Makefile. Needs root; skips otherwise.
+# Failure-injection lab (tests/lab/, a package run from the repository root), its benchmark (tests/bench/)
+# and narrated demo (tests/demo/): included by the root Makefile. Needs root; skips otherwise.
 #   make lab          a short narrated run: healthy -> blackhole -> healed (LAB_MODE=..., LAB_HOLD=1)
 #   make lab-smoke    one healthy period + one hard failure with the debug binary (part of `make test`)
 #   make lab-selftest the lab itself without the checker (every fault observable, clean teardown)
-#   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable)
+#   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable); its
+#                     modes include `replacement` (a planned NAT replacement, tests/lab/replacement.py)
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
+#   make lab-pytest   the lab's pytest suite: configure-nat.sh in throwaway namespaces (root parts skip
+#                     otherwise) and the reader of the checker's --print-config (part of `make test`)
 # Knobs: BENCH_TRIALS, BENCH_SOAK_MIN, BENCH_EXPOSURE, BENCH_CONFIGS, BENCH_MODES, BENCH_OUT, BENCH_JOBS (labs
 # running trials in parallel, each its own lab; with 3 the full run is about 70 min on 2 cores), and
 # BENCH_EXTRA='--extra-config NAME:VAR=V,VAR=V --md out/x.md' to compare a tuning without touching BENCHMARKS.md
 # (bench-report takes the same BENCH_EXTRA: only its --md matters there).
 LAB_PY      = $(VENV)/bin/python
-LAB_DIR     = tests/lab
 LAB_MODE   ?= blackhole
 LAB_HOLD   ?= 0
 BENCH_TRIALS   ?= 20
@@ -24,31 +27,34 @@ BENCH_EXTRA    ?=
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
                   --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) $(BENCH_EXTRA)
 
-.PHONY: lab lab-smoke lab-selftest lab-clean bench bench-bg bench-report
+.PHONY: lab lab-smoke lab-selftest lab-clean lab-pytest bench bench-bg bench-report
 
 lab: deps venv release
-	$(LAB_PY) $(LAB_DIR)/demo.py --binary $(BIN_RELEASE) --mode $(LAB_MODE) $(if $(filter 1,$(LAB_HOLD)),--hold)
+	$(LAB_PY) -m tests.demo lab --binary $(BIN_RELEASE) --mode $(LAB_MODE) $(if $(filter 1,$(LAB_HOLD)),--hold)
 
 lab-smoke: deps venv build
-	$(LAB_PY) $(LAB_DIR)/smoke.py $(BIN_DEBUG)
+	$(LAB_PY) -m tests.lab.smoke $(BIN_DEBUG)
 
 lab-selftest: deps venv
-	$(LAB_PY) $(LAB_DIR)/selftest.py
+	$(LAB_PY) -m tests.lab.selftest
+
+lab-pytest: deps venv
+	$(LAB_PY) -m pytest -q -rs tests/lab
 
 lab-clean:
-	$(LAB_PY) $(LAB_DIR)/bench.py gc
+	$(LAB_PY) -m tests.lab.cleanup
 
 bench: deps venv release
-	$(LAB_PY) $(LAB_DIR)/bench.py run --binary $(BIN_RELEASE) $(BENCH_ARGS)
+	$(LAB_PY) -m tests.bench.detection run --binary $(BIN_RELEASE) $(BENCH_ARGS)
 
 bench-bg: deps venv release
 	@mkdir -p $(BENCH_OUT)
-	setsid nohup $(LAB_PY) $(LAB_DIR)/bench.py run --binary $(BIN_RELEASE) $(BENCH_ARGS) \
+	setsid nohup $(LAB_PY) -m tests.bench.detection run --binary $(BIN_RELEASE) $(BENCH_ARGS) \
 	  >>$(BENCH_OUT)/bench.log 2>&1 </dev/null & echo $$! >$(BENCH_OUT)/bench.pid
 	@echo "bench running in the background (pid $$(cat $(BENCH_OUT)/bench.pid)); tail -f $(BENCH_OUT)/bench.log"
 	@echo "stop: kill -TERM $$(cat $(BENCH_OUT)/bench.pid)   resume: the same make command"
 
 bench-report: venv
-	$(LAB_PY) $(LAB_DIR)/bench.py report --out $(BENCH_OUT) $(BENCH_EXTRA)
+	$(LAB_PY) -m tests.bench.detection report --out $(BENCH_OUT) $(BENCH_EXTRA)
 
-EXTRA_TESTS += lab-smoke
+EXTRA_TESTS += lab-pytest lab-smoke

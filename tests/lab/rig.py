@@ -1,54 +1,57 @@
-"""The lab plus the emulated AWS side (VPC and state machines in moto), and one trial: start checkers,
-let them settle, inject a fault at a recorded instant, see when each one's Failover execution starts in
-moto, heal, see when each one's verdict is healthy again."""
+"""The lab plus the emulated AWS side, started and stopped as one:
+
+    with Rig(out_dir) as rig:       # namespaces, NAT (configure-nat.sh), targets, DNS, moto, endpoint
+        arn = rig.new_state_machine("demo")   # relay, the emulated VPC, Step Functions and EC2 clients
+        ...
+                                    # leaving the block (or SIGINT/SIGTERM/SIGHUP) tears it all down
+
+The signals end the run through the normal unwinding, so __exit__ runs; atexit is the last resort."""
 
 from __future__ import annotations
 
-import random
-import time
 from pathlib import Path
 
-from checker import AZ, CONFIGS, Checker, detect_cap, executions, recover_cap, timing
-from netlab import Lab
+from tests.support.moto_env import MotoServer, build_vpc, create_state_machines, default_route_targets
 
-OUTAGE_MODES = ["blackhole", "reject", "uplink_down", "masq_removed", "dns_down", "flapping"]
-BENIGN_MODES = ["loss5", "loss20", "latency", "target_down"]
-SOAK_MODES = ["soak5", "soak20"]
-MODE_LABELS = {
-    "blackhole": "hard blackhole (FORWARD DROP)",
-    "reject": "reject (TCP RST)",
-    "uplink_down": "NAT uplink down",
-    "masq_removed": "MASQUERADE removed",
-    "dns_down": "DNS down",
-    "flapping": "flapping (1 s down / 1 s up)",
-    "loss5": "5% random loss",
-    "loss20": "20% random loss",
-    "latency": "added latency (+200 ms RTT)",
-    "target_down": "one target down, others live",
-    "soak5": "soak: 5% loss + one target down",
-    "soak20": "soak: 20% loss + one target down",
-}
+from .checker import AZ
+from .cleanup import install_signal_handlers
+from .netlab import Lab
 
 
 class Rig:
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, handle_signals: bool = True):
         self.lab = Lab(out_dir=out_dir)
-        self.sfn = None
+        self.out_dir = out_dir
+        self.handle_signals = handle_signals
+        self.moto: MotoServer | None = None
+        self.sfn = self.ec2 = None
         self.vpc: dict = {}
         self._n = 0
 
-    def start(self) -> "Rig":
-        self.lab.start(with_moto=True)
-        import moto_env  # importable now: Lab put tests/support on sys.path
-        session = self.lab.moto.session()
-        self.sfn = session.client("stepfunctions")
-        self.ec2 = session.client("ec2")
-        self.vpc = moto_env.build_vpc(self.ec2, [AZ])[AZ]
-        self._moto_env = moto_env
+    def __enter__(self) -> "Rig":
+        if self.handle_signals:
+            install_signal_handlers(self.close)
+        try:
+            self.lab.start()
+            self.moto = MotoServer(log_path=self.out_dir / "moto.log").start()
+            self.lab.attach_endpoint(self.moto.port, pid=self.moto.proc.pid if self.moto.proc else None)
+            session = self.moto.session()
+            self.sfn = session.client("stepfunctions")
+            self.ec2 = session.client("ec2")
+            self.vpc = build_vpc(self.ec2, [AZ])[AZ]
+        except BaseException:
+            self.close()
+            raise
         return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         self.lab.close()
+        if self.moto:
+            self.moto.stop()
+            self.moto = None
 
     @property
     def subnet_id(self) -> str:
@@ -59,182 +62,7 @@ class Rig:
         are deterministic per AZ and minute, so back-to-back trials must not share a machine."""
         self._n += 1
         prefix = f"lab-{self.lab.run_id}-{self._n}-{tag}"[:60]
-        return self._moto_env.create_state_machines(self.sfn, name_prefix=prefix)["failover"]
+        return create_state_machines(self.sfn, name_prefix=prefix)["failover"]
 
     def route_targets(self) -> dict:
-        return self._moto_env.default_route_targets(self.ec2, self.vpc["route_table_ids"])
-
-
-def _first(events: list[dict], after: float, pred) -> dict | None:
-    for e in events:
-        if e.get("_t") is not None and e["_t"] >= after and pred(e):
-            return e
-    return None
-
-
-def run_trial(rig: Rig, mode: str, idx: int, configs: list[str], binary: str, log_dir: Path,
-              exposure: float = 30.0, seed: int | None = None, on_event=None) -> list[dict]:
-    """One trial of `mode` with one checker per configuration, all under the same fault at once.
-    Returns one record per configuration."""
-    rng = random.Random(seed if seed is not None else f"{mode}-{idx}")
-    outage = mode in OUTAGE_MODES
-    hold = max(detect_cap(c) for c in configs) if outage else exposure
-    budget = 25 + max(timing(c)["CONNECTIVITY_CHECK_INTERVAL"] for c in configs) + hold + max(recover_cap(c) for c in configs) + 30
-    sms = {c: rig.new_state_machine(f"{mode}-{idx}-{c}") for c in configs}
-    checkers = {c: Checker(rig.lab, f"{mode}-{idx:02d}-{c}", c, binary, sms[c], rig.subnet_id, log_dir, budget)
-                for c in configs}
-    rec = {c: {"kind": "trial", "mode": mode, "trial": idx, "config": c, "notes": []} for c in configs}
-    t_inj = t_heal = None
-    try:
-        for ch in checkers.values():
-            ch.start()
-
-        def pump() -> None:
-            for c, ch in checkers.items():
-                for ev in ch.poll():
-                    if on_event:
-                        on_event(c, ev)
-
-        # settle: every checker has finished one good round and is healthy
-        deadline = time.time() + 25
-        while time.time() < deadline:
-            pump()
-            if all(any(e.get("good") is True for e in ch.log.of("round")) for ch in checkers.values()):
-                break
-            dead = [c for c, ch in checkers.items() if not ch.alive()]
-            if dead:
-                break
-            time.sleep(0.05)
-        for c, ch in checkers.items():
-            if not any(e.get("good") is True for e in ch.log.of("round")):
-                rec[c]["notes"].append("no good round before the fault (see its log)")
-        # a random phase against every checker's cadence
-        phase = rng.uniform(0, max(timing(c)["CONNECTIVITY_CHECK_INTERVAL"] for c in configs))
-        end = time.time() + phase
-        while time.time() < end:
-            pump()
-            time.sleep(0.05)
-        pump()
-        for c, ch in checkers.items():
-            if ch.log.verdicts():
-                rec[c]["notes"].append("verdict changed before the fault: " + repr(ch.log.verdicts()[0]))
-            pre = executions(rig.sfn, sms[c])
-            if pre:
-                rec[c]["notes"].append(f"{len(pre)} execution(s) before the fault")
-
-        t_inj = rig.lab.inject(mode)
-        if on_event:
-            on_event(None, {"event": "_inject", "mode": mode, "_t": t_inj})
-        found: dict[str, float] = {}
-        if outage:
-            caps = {c: t_inj + detect_cap(c) for c in configs}
-            while True:
-                pump()
-                now = time.time()
-                for c in configs:
-                    if c not in found and now <= caps[c] + 0.5:
-                        ex = executions(rig.sfn, sms[c])
-                        if ex:
-                            found[c] = min(e["startDate"].timestamp() for e in ex)
-                            if on_event:
-                                on_event(c, {"event": "_execution", "_t": found[c]})
-                if all(c in found or now > caps[c] for c in configs):
-                    break
-                time.sleep(0.1)
-            time.sleep(0.3)  # let the last probes of the outage land in the logs
-        else:
-            end = t_inj + exposure
-            while time.time() < end:
-                pump()
-                time.sleep(0.1)
-        t_heal = rig.lab.heal()
-        if on_event:
-            on_event(None, {"event": "_heal", "_t": t_heal})
-
-        # recovery: wait for every checker that is unhealthy now to be healthy again
-        caps = {c: t_heal + recover_cap(c) for c in configs}
-        while True:
-            pump()
-            now = time.time()
-            waiting = []
-            for c, ch in checkers.items():
-                v = ch.log.verdicts()
-                if v and v[-1].get("to") == "unhealthy" and now <= caps[c]:
-                    waiting.append(c)
-            if not waiting:
-                break
-            time.sleep(0.1)
-        time.sleep(0.5)
-    finally:
-        if rig.lab.fault is not None:
-            t_heal2 = rig.lab.heal()
-            t_heal = t_heal or t_heal2
-        for ch in checkers.values():
-            ch.stop()
-
-    for c, ch in checkers.items():
-        r = rec[c]
-        r.update({"t_inject": t_inj, "t_heal": t_heal, "log": str(ch.stderr_path), "state_machine": sms[c],
-                  "exit_code": ch.exit_code, "resources": ch.resources()})
-        ex = executions(rig.sfn, sms[c])
-        r["executions"] = len(ex)
-        if ex:
-            first = min(ex, key=lambda e: e["startDate"])
-            r["exec_start"] = first["startDate"].timestamp()
-            r["detection_s"] = r["exec_start"] - t_inj if t_inj else None
-            try:
-                d = rig.sfn.describe_execution(executionArn=first["executionArn"])
-                import json
-                r["exec_input"] = json.loads(d.get("input") or "{}")
-                r["exec_name"] = first.get("name")
-            except Exception as e:  # noqa: BLE001 - informational
-                r["notes"].append(f"describe_execution: {e}")
-        ev = ch.log.events
-        down = _first(ev, t_inj or 0, lambda e: e.get("event") == "verdict_changed" and e.get("to") == "unhealthy")
-        r["verdict_unhealthy_s"] = down["_t"] - t_inj if down else None
-        r["unhealthy_rule"] = down.get("rule") if down else None  # consecutive / window (newer checkers)
-        up = _first(ev, t_heal or 0, lambda e: e.get("event") == "verdict_changed" and e.get("to") == "healthy")
-        r["recovery_s"] = up["_t"] - t_heal if (up and down) else None
-        r["verdict_changes"] = len(ch.log.verdicts())
-        r["unhealthy_verdicts"] = sum(1 for e in ch.log.verdicts() if e.get("to") == "unhealthy")
-        fs = ch.log.of("failover_started")
-        r["failover_started_logged"] = len(fs)
-        r["failover_errors"] = [e.get("error") for e in ch.log.of("failover_failed")]
-        r["failover_retries"] = len(ch.log.of("failover_retry"))
-        probes = [e for e in ev if e.get("event") == "probe"]
-        during = [e for e in probes if t_inj and t_heal and _probe_t(e) is not None and t_inj <= _probe_t(e) < t_heal]
-        r["probes_during"] = len(during)
-        r["probe_failures_during"] = sum(1 for e in during if e.get("ok") is False)
-        causes: dict[str, int] = {}
-        for e in during:
-            if e.get("ok") is False:
-                causes[str(e.get("cause"))] = causes.get(str(e.get("cause")), 0) + 1
-        r["causes_during"] = causes
-        rounds = ch.log.of("round")
-        r["rounds"] = len(rounds)
-        r["bad_rounds"] = sum(1 for e in rounds if e.get("good") is False)
-        r["run_finished"] = bool(ch.log.of("run_finished"))
-        if ch.log.junk:
-            r["notes"].append(f"{len(ch.log.junk)} non-JSON stderr line(s), first: {ch.log.junk[0][:160]!r}")
-        emf = ch.emf_problems()
-        if emf:
-            r["notes"].append(f"{len(emf)} EMF problem(s), first: {emf[0]}")
-        if ch.exit_code not in (0,):
-            r["notes"].append(f"exit code {ch.exit_code}")
-        if ex and not fs and not ch.log.of("failover_exists"):
-            r["notes"].append("execution started but no failover_started event logged")
-        r["exec_names"] = sorted(e.get("name", "") for e in ex)
-        if r["executions"] > 1:
-            r["notes"].append(f"{r['executions']} executions during one injected fault "
-                              f"({r['unhealthy_verdicts']} unhealthy verdicts; names {', '.join(r['exec_names'])})")
-        if outage and down and not ex:
-            r["notes"].append("verdict unhealthy but no execution in moto")
-    return list(rec.values())
-
-
-def _probe_t(e: dict) -> float | None:
-    from checker import parse_ts
-    try:
-        return parse_ts(e["started_at"])
-    except (KeyError, ValueError, TypeError):
-        return e.get("_t")
+        return default_route_targets(self.ec2, self.vpc["route_table_ids"])

@@ -3,7 +3,7 @@
   servers.py target --addr IP --port N [--cert PEM --key PEM]   an HTTP(S) target host
   servers.py delayproxy --port N [--delay-ms D]                  the "added latency" path on the NAT
 
-The delay proxy receives connections REDIRECTed by iptables on the nat namespace, finds the original
+The delay proxy receives connections REDIRECTed by nftables on the nat namespace, finds the original
 destination with SO_ORIGINAL_DST, and forwards both directions with every segment held D ms (a
 propagation delay, order kept, no extra serialization). Because the client's TCP handshake completes
 against the local kernel, the upstream connection is opened only after 2·D, so connection set-up still

@@ -8,20 +8,23 @@ network path. Fails, with the reason and the log's path, whenever the checker mi
   healed          verdict_changed(healthy) within SMOKE_RECOVER_MAX seconds
   stopped         SIGINT ends it with exit code 0 and run_finished; stdout held only EMF documents
 
-Usage: smoke.py BINARY   (skips with exit 0 and a clear message when not root)
+Usage: python -m tests.lab.smoke BINARY   (from the repository root; skips with exit 0 and a clear
+message when not root)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
-from checker import AZ, Checker, executions, parse_ts
-from netlab import REPO, TARGETS, install_signal_handlers, require_root_tools
-from rig import Rig
+from .checker import AZ, Checker, CheckerConfigError, executions, parse_ts, timing
+from .netlab import TARGETS
+from .rig import Rig
+from .shell import REPO, LabError, require_root_tools
 
 HEALTHY_PERIOD = float(os.environ.get("SMOKE_HEALTHY_S", "4"))
 DETECT_MAX = float(os.environ.get("SMOKE_DETECT_MAX", "8"))  # generous: a debug build on a busy CI box
@@ -53,18 +56,34 @@ def main() -> int:
         print(f"FAIL lab-smoke: no checker binary at {binary} (run `make build`)")
         return 1
 
+    try:
+        timing(binary, "default")
+    except CheckerConfigError as e:
+        print(f"FAIL lab-smoke: {e}")
+        return 1
+
     out = REPO / "out" / "lab-smoke"
-    rig = Rig(out / "lab")
-    install_signal_handlers(rig.close)
-    ch = None
     t0 = time.time()
     try:
-        rig.start()
-        lab = rig.lab
-        print(f"lab-smoke: lab {lab.run_id} up in {time.time() - t0:.1f}s "
-              f"({', '.join(lab.namespaces)}; endpoint {lab.endpoint_url})")
-        arn = rig.new_state_machine("smoke")
-        ch = Checker(lab, "smoke", "default", binary, arn, rig.subnet_id, out, duration=90).start()
+        with Rig(out / "lab") as rig:
+            smoke(rig, binary, out, t0)
+    except (Failed, LabError) as e:
+        print(f"FAIL lab-smoke: {e}")
+        print(f"  checker log: {out / 'smoke.log'}")
+        return 1
+    print(f"lab-smoke: passed in {time.time() - t0:.1f}s; namespaces removed")
+    return 0
+
+
+def smoke(rig: Rig, binary: str, out: Path, t0: float) -> None:
+    lab = rig.lab
+    print(f"lab-smoke: lab {lab.run_id} up in {time.time() - t0:.1f}s "
+          f"({', '.join(lab.namespaces)}; endpoint {lab.endpoint_url})")
+    nat = lab.configure_nat(check=True)
+    check(nat.returncode == 0, f"configure-nat.sh --check on the NAT host: {nat.stdout.strip()}")
+    arn = rig.new_state_machine("smoke")
+    ch = Checker(rig, "smoke", "default", binary, arn, rig.subnet_id, out, duration=90).start()
+    try:
 
         # -- healthy period
         deadline = time.time() + 20
@@ -89,7 +108,7 @@ def main() -> int:
               f"no verdict change, no execution")
 
         # -- hard failure
-        t_inj = lab.inject("blackhole")
+        t_inj = lab.faults.inject("blackhole")
         ex = []
         while time.time() < t_inj + DETECT_MAX and not ex:
             check(ch.alive(), f"checker exited during the outage; see {ch.stderr_path}")
@@ -108,7 +127,6 @@ def main() -> int:
         name = ex[0]["name"]
         check(re.fullmatch(rf"nat-failover-{AZ}-\d{{8}}T\d{{6}}Z", name) is not None,
               f"execution name {name!r} is not nat-failover-<AZ>-<window start>")
-        import json
         inp = json.loads(rig.sfn.describe_execution(executionArn=ex[0]["executionArn"])["input"])
         check(inp.get("availabilityZone") == AZ and inp.get("subnetId") == rig.subnet_id,
               f"execution input names the wrong AZ/subnet: {inp}")
@@ -123,7 +141,7 @@ def main() -> int:
         check(len(executions(rig.sfn, arn)) == 1, "more than one execution for one outage")
 
         # -- healed
-        t_heal = lab.heal()
+        t_heal = lab.faults.heal()
         up = None
         while time.time() < t_heal + RECOVER_MAX and up is None:
             ch.poll()
@@ -148,17 +166,8 @@ def main() -> int:
             print(f"lab-smoke: (info) route tables now -> {rig.route_targets()}")
         except Exception as e:  # noqa: BLE001 - informational only
             print(f"lab-smoke: (info) route tables unreadable: {e}")
-    except Failed as e:
-        print(f"FAIL lab-smoke: {e}")
-        if ch:
-            print(f"  checker log: {ch.stderr_path}")
-        return 1
     finally:
-        if ch:
-            ch.stop()
-        rig.close()
-    print(f"lab-smoke: passed in {time.time() - t0:.1f}s; namespaces removed")
-    return 0
+        ch.stop()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The detection benchmark: every failure mode, several trials, our default configuration against the
 published anchors, all three checkers under the very same fault at once.
 
-  bench.py run --binary BIN [--trials 20] [--soak-min 10] [--exposure 30] [--configs a,b] [--modes all|m1,m2]
+  python -m tests.bench.detection run --binary BIN [--trials 20] [--soak-min 10] [--exposure 30] [--configs a,b] [--modes all|m1,m2]
                [--jobs N] [--out DIR] [--md FILE]
-  bench.py report [--out DIR] [--md FILE]   BENCHMARKS.md (or FILE) and the timeline PNG from DIR/results.jsonl
-  bench.py gc                               remove labs left behind by killed runs
+  python -m tests.bench.detection report [--out DIR] [--md FILE]   BENCHMARKS.md (or FILE) and the timeline PNG from DIR/results.jsonl
+  python -m tests.bench.detection gc         remove labs left behind by killed runs
+(from the repository root; `make bench`, `make bench-report` and `make lab-clean` do that)
 
 Resume-safe: every finished trial is one line per configuration in DIR/results.jsonl (written under
 an fcntl lock, flushed and fsynced at once); `run` skips what is there, so a stopped run is finished
@@ -16,7 +17,7 @@ Parallel labs (--jobs N, default 1): most of a trial is waiting for the slow anc
 configuration needs about a minute per outage), so N labs run trials side by side. A trial's checkers
 always share one lab and one fault; different trials never share anything but the output files.
   - The parent (the command you run) takes DIR/.run.lock (one run per DIR), writes meta.json,
-    empties DIR/claims.jsonl and starts N workers: `bench.py run ... --worker k/N`, each in its own
+    empties DIR/claims.jsonl and starts N workers: `python -m tests.bench.detection run ... --worker k/N`, each in its own
     session and process group, each with its OWN lab (namespaces nwd-<id>-*, moto, targets, under
     DIR/lab-wk/).
   - A worker takes the first plan item that is neither done (results.jsonl when it started) nor
@@ -52,9 +53,14 @@ import threading
 import time
 from pathlib import Path
 
-from checker import CONFIGS, DEFAULT_CONFIGS
-from netlab import REPO, gc_stale, install_signal_handlers, require_root_tools
-from rig import BENIGN_MODES, OUTAGE_MODES, SOAK_MODES, Rig, run_trial
+from tests.lab.checker import CONFIGS, DEFAULT_CONFIGS, CheckerConfigError, timing
+from tests.lab.cleanup import gc_stale, install_signal_handlers
+from tests.lab.modes import BENIGN_MODES, OUTAGE_MODES, SOAK_MODES
+from tests.lab.replacement import MODE as REPLACEMENT_MODE
+from tests.lab.replacement import run_replacement
+from tests.lab.rig import Rig
+from tests.lab.shell import REPO, require_root_tools
+from tests.lab.trial import run_trial
 
 STOP_GRACE_S = 120  # a worker's teardown: checkers stopped (SIGINT, up to 15 s each), lab closed
 
@@ -113,7 +119,7 @@ def _os_name() -> str:
 def plan_modes(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(trial modes, soak modes) selected by --modes and --soak-min."""
     names = args.modes.split(",")
-    modes = OUTAGE_MODES + BENIGN_MODES if args.modes == "all" else [m for m in names if m not in SOAK_MODES]
+    modes = OUTAGE_MODES + BENIGN_MODES + [REPLACEMENT_MODE] if args.modes == "all" else [m for m in names if m not in SOAK_MODES]
     soaks = SOAK_MODES if args.modes == "all" else [m for m in names if m in SOAK_MODES]
     return modes, (soaks if args.soak_min > 0 else [])
 
@@ -127,9 +133,18 @@ def done_set(results_path: Path) -> set[tuple[str, int, str]]:
     return {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
 
 
+def mode_configs(mode: str, configs: list[str]) -> list[str]:
+    """The configurations a plan item runs: all of them, except for the planned replacement, whose
+    figure (failed probes while the route moves) is the network path's, seen best by the densest
+    prober: our default (or the first configuration when the default is not compared)."""
+    if mode == REPLACEMENT_MODE:
+        return ["default"] if "default" in configs else configs[:1]
+    return configs
+
+
 def pending(items: list[tuple[str, int]], done: set, configs: list[str]) -> list[tuple[str, int]]:
     """The (mode, trial) items some configuration still has no result for."""
-    return [(m, i) for m, i in items if any((m, i, c) not in done for c in configs)]
+    return [(m, i) for m, i in items if any((m, i, c) not in done for c in mode_configs(m, configs))]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -150,6 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if c not in CONFIGS:
             print(f"bench: unknown config {c!r}; known: {', '.join(CONFIGS)}")
             return 2
+    try:  # the checker states its own settings; one without --print-config cannot run here
+        timings = {c: timing(binary, c).as_env() for c in configs}
+    except CheckerConfigError as e:
+        print(f"bench: {e}")
+        return 1
     if args.worker:
         return worker_main(args, binary, configs)
     if args.jobs < 1:
@@ -185,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runs.append({"sha256": digest, "from": built_from, "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     meta.setdefault("extra_configs", {}).update(extra)
     meta.pop("command", None)  # report.reproduce_commands() builds it from "args", the out dir and the page
+    meta.setdefault("timing", {}).update(timings)  # per configuration, as the binary stated it
     meta.update({"machine": machine_info(binary), "binary": built_from,
                  "trials": args.trials, "soak_min": args.soak_min, "exposure_s": args.exposure,
                  "configs": configs, "modes": modes, "soaks": soaks, "jobs": args.jobs,
@@ -278,21 +299,21 @@ def work(args: argparse.Namespace, binary: str, configs: list[str], worker: int,
     results_path = out / "results.jsonl"
     plan = plan_items(args)
     done = done_set(results_path)
-    rig = Rig(out / ("lab" if jobs == 1 else f"lab-w{worker}"))
-    install_signal_handlers(rig.close)
-    try:
-        rig.start()
+    with Rig(out / ("lab" if jobs == 1 else f"lab-w{worker}")) as rig:
         print(f"bench: w{worker} lab {rig.lab.run_id} up; configs {configs}", flush=True)
         while True:
             item = claim(out / "claims.jsonl", plan, done, configs, worker)
             if item is None:
                 break
             mode, i = item
-            need = [c for c in configs if (mode, i, c) not in done]
+            need = [c for c in mode_configs(mode, configs) if (mode, i, c) not in done]
             is_soak = mode in SOAK_MODES
             exposure = args.soak_min * 60 if is_soak else args.exposure
             ts = time.time()
-            recs = run_trial(rig, mode, i, need, binary, out / "logs", exposure=exposure)
+            if mode == REPLACEMENT_MODE:
+                recs = run_replacement(rig, i, need, binary, out / "logs")
+            else:
+                recs = run_trial(rig, mode, i, need, binary, out / "logs", exposure=exposure)
             for r in recs:
                 r["worker"], r["jobs"] = worker, jobs
                 if is_soak:
@@ -300,8 +321,6 @@ def work(args: argparse.Namespace, binary: str, configs: list[str], worker: int,
                     r["soak_min"] = args.soak_min
             append_results(results_path, recs)
             report(worker, mode, i, time.time() - ts, summarize(recs))
-    finally:
-        rig.close()
 
 
 DONE_TAG = "@@done "  # a worker's line to the parent: one finished item
@@ -333,7 +352,7 @@ def _die_with_parent(parent_pid: int | None) -> None:
 
 def run_workers(args: argparse.Namespace, binary: str, jobs: int, progress: Progress) -> int:
     """Start `jobs` worker processes, print their progress, stop them all on any way out."""
-    base = [sys.executable, str(Path(__file__).resolve()), "run", "--binary", binary, "--trials", str(args.trials),
+    base = [sys.executable, "-m", "tests.bench.detection", "run", "--binary", binary, "--trials", str(args.trials),
             "--soak-min", repr(args.soak_min), "--exposure", repr(args.exposure), "--configs", args.configs,
             "--modes", args.modes, "--out", str(Path(args.out).resolve()), "--parent-pid", str(os.getpid())]
     for spec in args.extra_config:
@@ -407,7 +426,7 @@ def run_workers(args: argparse.Namespace, binary: str, jobs: int, progress: Prog
     open_pipes: set[int] = set()
     try:
         for k in range(1, jobs + 1):
-            procs[k] = subprocess.Popen(base + ["--worker", f"{k}/{jobs}"], stdin=subprocess.DEVNULL,
+            procs[k] = subprocess.Popen(base + ["--worker", f"{k}/{jobs}"], stdin=subprocess.DEVNULL, cwd=REPO,
                                         stdout=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
             open_pipes.add(k)
             threading.Thread(target=pump, args=(k, procs[k].stdout), daemon=True).start()
@@ -443,7 +462,7 @@ def register_extra_configs(specs: list[str]) -> dict[str, tuple[str, dict[str, s
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from report import write_report
+    from .report import write_report
     out = Path(args.out).resolve()
     md, png = write_report(out, Path(args.md).resolve() if getattr(args, "md", None) else None)
     print(f"bench: wrote {md} and {png}")

@@ -9,9 +9,11 @@ import statistics
 import time
 from pathlib import Path
 
-from checker import CONFIGS, DEFAULT_CONFIGS, LogState, parse_ts, timing
-from netlab import REPO, TARGETS
-from rig import BENIGN_MODES, MODE_LABELS, OUTAGE_MODES, SOAK_MODES
+from tests.lab.checker import CONFIGS, DEFAULT_CONFIGS, CheckerConfigError, LogState, Timing, config_label, parse_ts, timing
+from tests.lab.modes import BENIGN_MODES, MODE_LABELS, OUTAGE_MODES, SOAK_MODES
+from tests.lab.netlab import TARGETS
+from tests.lab.replacement import MODE as REPLACEMENT
+from tests.lab.shell import REPO
 
 MD_PATH = REPO / "BENCHMARKS.md"
 PNG_REL = "docs/bench/outage-timeline.png"
@@ -31,10 +33,39 @@ def f(x: float | None, unit: str = "s", nd: int = 2) -> str:
 
 
 def load(out: Path) -> tuple[list[dict], dict]:
-    from bench import load_results
+    from .detection import load_results
     recs = load_results(out / "results.jsonl")
     meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").exists() else {}
     return recs, meta
+
+
+_TIMINGS: dict[str, Timing] = {}  # per configuration, as the checker binary of the run stated it
+
+
+def load_timings(recs: list[dict], meta: dict) -> None:
+    """Each configuration's timing: what the run recorded (meta.json "timing", or a record's
+    "timing"); for a run recorded before that, what the run's binary says now (--print-config)."""
+    _TIMINGS.clear()
+    seen = dict(meta.get("timing", {}))
+    for r in recs:
+        if r.get("timing"):
+            seen.setdefault(r["config"], r["timing"])
+    for c in {r["config"] for r in recs} | set(seen):
+        try:
+            if c in seen:
+                _TIMINGS[c] = Timing.from_settings(seen[c], source=f"results' timing of {c}")
+            elif c in CONFIGS and meta.get("binary") and (REPO / meta["binary"]).is_file():
+                _TIMINGS[c] = timing(str(REPO / meta["binary"]), c)
+        except CheckerConfigError:
+            pass  # rendered as unknown
+
+
+def tm(config: str) -> Timing | None:
+    return _TIMINGS.get(config)
+
+
+def config_name(config: str) -> str:
+    return config_label(config, tm(config))
 
 
 def _cfgs(recs: list[dict], meta: dict) -> list[str]:
@@ -51,7 +82,7 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
              "median / p99 in seconds (n trials; a miss is a trial with no execution within the cap: "
              "rounds × interval + timeout + interval + 10 s, where rounds is the consecutive threshold, or the "
              "whole window when the windowed rule is on)", "",
-             "| failure (injected on the NAT host) | " + " | ".join(CONFIGS[c][0].split(" (")[0] for c in configs) + " |",
+             "| failure (injected on the NAT host) | " + " | ".join(config_name(c).split(" (")[0] for c in configs) + " |",
              "|---|" + "---|" * len(configs)]
     for m in OUTAGE_MODES:
         cells = []
@@ -123,7 +154,8 @@ def benign_table(recs: list[dict], configs: list[str]) -> list[str]:
 def worst_window(r: dict) -> int | None:
     """The most bad rounds in any DEGRADED_WINDOW consecutive rounds of the checker's log, for a
     configuration with the windowed rule on: how close the soak came to a windowed false failover."""
-    window = int(timing(r["config"])["DEGRADED_WINDOW"]) if r["config"] in CONFIGS else 0
+    t = tm(r["config"])
+    window = t.window if t else 0
     log = Path(r.get("log") or "")
     if window <= 0 or not log.is_file():
         return None
@@ -182,9 +214,43 @@ def goals(recs: list[dict]) -> list[str]:
         ff = sum(r["executions"] for r in soak5)
         mins = sum((r["t_heal"] - r["t_inject"]) / 60 for r in soak5)
         out.append(f"| 0 false failovers in the 5% loss + one target down soak | {ff} in {mins:.0f} min | {'yes' if ff == 0 else '**no**'} |")
+    repl = [r for r in recs if r.get("kind") == REPLACEMENT and r["config"] == "default"]
+    if repl:
+        lost = sum(r.get("failed_probes", 0) for r in repl)
+        out.append(f"| planned replacement: 0 failed probes | {lost} in {len(repl)} replacement(s) | "
+                   f"{'yes' if lost == 0 else '**no**'} |")
     if rss:
         out.append(f"| peak RSS ≤ 32 MB | {max(rss):.1f} MiB (largest of {len(rss)} runs) | {'yes' if max(rss) * 1.048576 <= 32 else '**no**'} |")
     return out
+
+
+def replacement_table(recs: list[dict]) -> list[str]:
+    """Issue 11 item 6: a planned NAT replacement with the checker running; failed probes, goal 0."""
+    rs = [r for r in recs if r.get("kind") == REPLACEMENT]
+    if not rs:
+        return []
+    out = ["### Planned replacement: the route moved to a new NAT host, the old one terminated", "",
+           "A second NAT host is launched and configured by the same `configure-nat.sh`; once its `--check` "
+           "passes, the subnet's 0.0.0.0/0 moves to it in one atomic replace (as `ec2:ReplaceRoute` moves a "
+           "route table's target), the old host drains for twice the request timeout and is terminated "
+           "(uplink down, its table deleted). Failed probes are counted from one timeout before the move to "
+           "the end of a settle period as long as the slowest detection cap. Goal: 0 failed probes (anchors: "
+           "fck-nat documents about 5 minutes of outage per replacement, its users report 3–5 minutes).", "",
+           "| configuration | replacements | failed probes (total) | worst replacement | probes in the windows | "
+           "bad rounds | Failover executions | new host launch (median) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for c in sorted({r["config"] for r in rs}):
+        mine = [r for r in rs if r["config"] == c]
+        failed = [r.get("failed_probes", 0) for r in mine]
+        launch = [r["launch_s"] for r in mine if r.get("launch_s") is not None]
+        ex = sum(r.get("executions", 0) for r in mine)
+        out.append(f"| {c} | {len(mine)} | {'**%d**' % sum(failed) if sum(failed) else 0} | {max(failed)} | "
+                   f"{sum(r.get('probes_during', 0) for r in mine)} | {sum(r.get('bad_rounds', 0) for r in mine)} | "
+                   f"{'**%d**' % ex if ex else 0} | {f(statistics.median(launch)) if launch else '–'} |")
+    causes = sorted({c for r in rs for c in r.get("failed_causes", [])})
+    if causes:
+        out += ["", "Causes of the failed probes: " + ", ".join(causes) + "."]
+    return out + [""]
 
 
 def notes(recs: list[dict]) -> list[str]:
@@ -298,7 +364,7 @@ def draw_timeline(r: dict, png: Path) -> None:
                  f"configuration of the trial had detected it)", ha="center", fontsize=9.5)
     else:
         axes[0].set_xlabel("seconds since the fault was injected on the NAT host")
-    cfg = CONFIGS[r["config"]][0]
+    cfg = config_name(r["config"])
     fig.suptitle(f"{MODE_LABELS[r['mode']]} — {cfg}\n"
                  f"detection (execution start − injection) {r['detection_s']:.2f} s, "
                  f"recovery (heal → verdict healthy) {f(r.get('recovery_s'))}", fontsize=10.5)
@@ -315,8 +381,8 @@ def draw_timeline(r: dict, png: Path) -> None:
     plt.close(fig)
 
 
-def _num(x) -> str:
-    return f"{x:g}" if isinstance(x, (int, float)) else "?"
+def _num(x, spec: str = "g") -> str:
+    return format(x, spec) if isinstance(x, (int, float)) else "?"
 
 
 def _shown(path: Path) -> str:
@@ -364,8 +430,10 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     """Writes BENCHMARKS.md and docs/bench/outage-timeline.png, or, for an experiment, md_path and a
     PNG beside it."""
     recs, meta = load(out)
-    for name, (label, env) in meta.get("extra_configs", {}).items():
-        CONFIGS.setdefault(name, (label, env))
+    for name, (lbl, env) in meta.get("extra_configs", {}).items():
+        CONFIGS.setdefault(name, (lbl, env))
+    load_timings(recs, meta)
+    d = tm("default")  # the numbers the prose below quotes: our defaults as the binary stated them
     configs = _cfgs(recs, meta)
     m = meta.get("machine", {})
     md = Path(md_path) if md_path else MD_PATH
@@ -375,7 +443,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     if pick:
         draw_timeline(pick, png)
     planned = meta.get("modes") or [mode for mode in OUTAGE_MODES + BENIGN_MODES if any(r["mode"] == mode for r in recs)]
-    per_mode = [len({r["trial"] for r in recs if r.get("kind") == "trial" and r["mode"] == mode}) for mode in planned]
+    per_mode = [len({r["trial"] for r in recs if r.get("kind") in ("trial", REPLACEMENT) and r["mode"] == mode})
+                for mode in planned]
     n_lo, n_hi = (min(per_mode), max(per_mode)) if per_mode else (0, 0)
     n_text = f"{n_hi}" if n_lo == n_hi else f"{n_lo}–{n_hi}"
     run_cmd, render_cmd = reproduce_commands(meta, out, md_path)
@@ -391,7 +460,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     lines = [
         "# Benchmarks: failure detection on a real NAT path",
         "",
-        "Generated by `make bench` (tests/lab/bench.py → tests/lab/report.py); do not edit by hand.",
+        "Generated by `make bench` (tests/bench/detection.py → tests/bench/report.py); do not edit by hand.",
         "",
         f"- **Date**: {meta.get('started', '?')} (rendered {time.strftime('%Y-%m-%d %H:%M %Z')})",
         f"- **Machine**: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('mem_gib', '?')} GiB, "
@@ -409,7 +478,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         "## The lab",
         "",
         "Network namespaces joined by veth pairs (tests/lab/netlab.py): `private` (the checker) ─ `nat` "
-        "(ip_forward + iptables MASQUERADE; also the lab DNS resolver on its LAN side, standing for the VPC "
+        "(configured by infra/nat-instance/configure-nat.sh, the NAT instances' own script: forwarding, nftables "
+        "masquerade, MSS clamp; also the lab DNS resolver on its LAN side, standing for the VPC "
         "resolver, which a NAT failure does not take down) ─ `inet` with three target hosts: two HTTP and one "
         "HTTPS whose certificate comes from a lab CA made at start and trusted through `EXTRA_CA_CERTS` "
         "(verification stays on). Addresses from 198.18.0.0/15 only. moto (Step Functions execution on, the "
@@ -427,8 +497,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         "are held a fixed time; any execution then is a false failover. Peak RSS and CPU seconds come from "
         "`/usr/bin/time` around the checker.",
         "",
-        "Configurations: " + "; ".join(f"**{c}** = {CONFIGS[c][0]}" for c in configs) + ". "
-        "The anchors keep our `HEALTHY_THRESHOLD=3` for recovery (neither publishes a rise threshold) and run "
+        "Configurations: " + "; ".join(f"**{c}** = {config_name(c)}" for c in configs) + ". "
+        f"The anchors keep our `HEALTHY_THRESHOLD={_num(d.healthy if d else None)}` for recovery (neither publishes a rise threshold) and run "
         "with our windowed rule off (`DEGRADED_WINDOW=0`; neither has one).",
         "",
         "## Results",
@@ -438,6 +508,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     lines += detection_tables(recs, configs) + [""]
     lines += benign_table(recs, configs) + [""]
     lines += soak_table(recs, configs) + [""]
+    lines += replacement_table(recs)
     if pick:
         lines += ["## One outage, probe by probe", "",
                   f"![timeline]({png_rel})", "",
@@ -455,20 +526,23 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               "- A TCP reset fails a probe at once, so *reject* is detected faster than a silent drop in every "
               "configuration; *DNS down* fails in the resolver, before any connection.",
               "- Under random loss, a lost SYN or SYN-ACK is retransmitted by Linux after 1 s (the initial RTO), "
-              "later than our 0.8 s timeout. Our probe therefore hedges: when TCP has not connected after 40 % of "
-              "the timeout a second attempt races the first, so one lost packet costs 0.32 s instead of the probe. "
+              f"later than our {_num(d.timeout if d else None)} s timeout. Our probe therefore hedges: when TCP has not "
+              f"connected after 40 % of the timeout a second attempt races the first, so one lost packet costs "
+              f"{_num(0.4 * d.timeout if d else None, '.2g')} s instead of the probe. "
               "What else keeps our default from crying wolf is the quorum (one target of three suffices) and the "
-              "3-round threshold; the soak rows show how many bad rounds still got through (the anchors' 5–8 s "
+              f"{_num(d.unhealthy if d else None)}-round threshold; the soak rows show how many bad rounds still got through (the anchors' 5–8 s "
               "timeouts simply wait for the retransmission).",
               "- Recovery can be shorter than `HEALTHY_THRESHOLD` × interval: rounds started before the heal may "
               "still finish good after it (a retransmitted SYN gets through within a long timeout). After a reset "
-              "(nothing to retransmit) the anchors need the full three fresh rounds.",
-              "- *Flapping* at 1 s / 1 s fails one or two of our rounds in every five (the 2 s period is five "
-              "0.4 s rounds; which of the two depends on the phase, hence the spread of the detection times) but "
+              f"(nothing to retransmit) the anchors need the full {_num(d.healthy if d else None)} fresh rounds.",
+              f"- *Flapping* at 1 s / 1 s fails one or two of our rounds in every {_num(2 / d.interval if d else None)} "
+              f"(the 2 s period is {_num(2 / d.interval if d else None)} {_num(d.interval if d else None)} s rounds; which of the two depends on the phase, hence the spread of the detection times) but "
               "never three in a row, because a hedged connect started late in a down-second lands in the "
               "up-second. The consecutive rule alone never fires; the windowed rule (`DEGRADED_THRESHOLD` bad "
-              "among the last `DEGRADED_WINDOW` rounds, 6 of 30) does, at the 6th bad round: about 5 s with two "
-              "bad rounds per period, 10 s with one. The detail table says which rule fired. The anchors' long "
+              f"among the last `DEGRADED_WINDOW` rounds, {_num(d.degraded if d else None)} of {_num(d.window if d else None)}) "
+              f"does, at the {_num(d.degraded if d else None)}th bad round: about {_num(d.degraded if d and d.degraded else None)} s "
+              f"with two bad rounds per period, {_num(2 * d.degraded if d and d.degraded else None)} s with one. "
+              " The detail table says which rule fired. The anchors' long "
               "timeouts ride through the up-seconds (see their bad rounds). After a windowed incident the verdict "
               "turns healthy once the window has cleared, hence the longer recovery.",
               ""]

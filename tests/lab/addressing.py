@@ -1,0 +1,40 @@
+"""The lab's addresses and target hosts. Every address is in 198.18.0.0/15 (RFC 2544 benchmarking)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Addressing (all inside our own namespaces, except the root-side end of the endpoint link).
+LAN_NET, PRIV_IP, NAT_LAN_IP = "198.18.10.0/24", "198.18.10.10", "198.18.10.1"
+WAN_NET, NAT_WAN_IP, INET_GW_IP = "198.18.100.0/24", "198.18.100.2", "198.18.100.1"
+DOMAIN = "nwd.test"  # RFC 6761 reserved name; served only by the lab's dnsmasq
+
+
+@dataclass(frozen=True)
+class TargetHost:
+    name: str
+    ip: str
+    scheme: str
+    path: str
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{DOMAIN}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.fqdn}{self.path}"
+
+    @property
+    def port(self) -> int:
+        return 443 if self.scheme == "https" else 80
+
+
+# Shaped like the checker's defaults: a 204 endpoint, a small text trace, an HTTPS asset.
+TARGETS = (
+    TargetHost("alpha", "198.19.1.11", "http", "/generate_204"),
+    TargetHost("bravo", "198.19.1.12", "http", "/cdn-cgi/trace"),
+    TargetHost("charlie", "198.19.1.13", "https", "/favicon.ico"),
+)
+
+PROXY_PORT = 10080  # the delay proxy, inside the nat namespace
