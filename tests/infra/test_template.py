@@ -228,3 +228,15 @@ def test_every_checkov_skip_is_justified():
         for logical, res in st.template["Resources"].items():
             for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
                 assert len(skip.get("comment", "")) > 40, (path.name, logical, skip)
+
+
+def test_state_machine_policy_allows_exactly_the_ec2_calls_the_asl_makes():
+    st = stack(2)
+    doc = st.resources("AWS::IAM::ManagedPolicy")["RouteSwitchPolicy"]["Properties"]["PolicyDocument"]
+    granted = {a for s in doc["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+               if a.startswith("ec2:")}
+    used = set()
+    for sm in st.resources("AWS::Serverless::StateMachine").values():
+        asl = (INFRA / sm["Properties"]["DefinitionUri"]).read_text()
+        used |= {"ec2:" + api[0].upper() + api[1:] for api in re.findall(r'"arn:aws:states:::aws-sdk:ec2:([A-Za-z]+)"', asl)}
+    assert used == granted
