@@ -96,3 +96,9 @@ deploy: venv-iac
 	    $(if $(FALLBACK_NAT_GATEWAY_ID),FallbackNatGatewayId=$(FALLBACK_NAT_GATEWAY_ID)) \
 	    $(if $(CHECK_URLS),CheckUrls=$(CHECK_URLS)) $(EXTRA_PARAMS); \
 	  rc=$$?; rm -f .deploy-params.tmp; exit $$rc
+
+# ------------------------------------------------------------------------------ bench-failover
+# The Failover path before/after the Parallel discovery, in moto -> docs/bench/failover-path.md
+.PHONY: bench-failover
+bench-failover: venv
+	$(VENV)/bin/python tests/infra/bench_failover.py
