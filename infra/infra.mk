@@ -66,7 +66,8 @@ infra-sam-build: venv-iac infra-build
 	PATH="$(IAC_BIN):$$PATH" $(VENV_IAC)/bin/sam build --template infra/template.yaml --beta-features
 	@test -x .aws-sam/build/Checker1/Checker-Shared/bootstrap || test -n "$$(find .aws-sam/build -name bootstrap)"
 
-infra-pytest: venv
+# test_cost.py runs the debug binary (the metric budget of docs/COST.md).
+infra-pytest: venv build-bin
 	$(VENV)/bin/python -m pytest -q tests/infra
 
 EXTRA_TESTS += infra-test
@@ -102,3 +103,9 @@ deploy: venv-iac
 .PHONY: bench-failover
 bench-failover: venv
 	$(VENV)/bin/python tests/infra/bench_failover.py
+
+# ------------------------------------------------------------------------------ cost
+# The monthly bill per AZ and per VPC from the template's defaults and a real EMF run -> docs/COST.md
+.PHONY: cost
+cost: venv build-bin
+	$(VENV)/bin/python tests/infra/cost.py --binary $(BIN_DEBUG)

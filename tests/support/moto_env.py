@@ -15,6 +15,11 @@ sync with infra/README.md):
   * a managed private route table carries the tag  nat-watchdog:az = <AZ name>
   * the standby NAT Gateway of an AZ carries      nat-watchdog:standby-for = <AZ name>
   * the NAT instance of an AZ carries             nat-watchdog:nat-instance-for = <AZ name>
+  * a standby shared by the VPC carries           nat-watchdog:standby-for = shared
+  * the managed stable NAT ENI of an AZ carries   nat-watchdog:nat-eni-for = <AZ name>
+and every lookup is scoped to one VPC (create_state_machines(vpc_id=...), DefinitionSubstitutions VpcId).
+MotoServer runs moto through moto_aws_compat.py by default (AWS error names, $$.Execution.StartTime as
+a string; EC2 fault injection for tests).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 //! Cost shapes the output (a custom metric is billed per metric × dimension combination, for the
 //! hours in which it has data): the health document has one dimension set, `[AvailabilityZone]`
 //! (`SubnetId` is a plain property); counts other than `Heartbeat` are written only when non-zero
-//! (absent = 0); the latency of every successful probe goes into the health document, so the
+//! (absent = 0); `RoundHealthy` is a log property, not a metric; the latency of every successful
+//! probe goes into the health document, so the
 //! dashboard's percentiles need no per-target metrics; per-target documents
 //! (`[AvailabilityZone, Target]`) are written only when `PER_TARGET_METRICS` is on.
 
@@ -140,14 +141,18 @@ impl MetricsBuffer {
                 metrics.extend(counts.iter().map(|&(n, u, v)| (n, u, json!(v))));
             }
             if !rounds.is_empty() {
-                metrics.push(("RoundHealthy", "None", json!(taken.round_healthy[rounds.clone()])));
-                metrics.push(("Unhealthy", "None", json!(taken.unhealthy[rounds])));
+                metrics.push(("Unhealthy", "None", json!(taken.unhealthy[rounds.clone()])));
             }
             if !latencies.is_empty() {
                 metrics.push(("ProbeLatency", "Milliseconds", json!(taken.latencies_ms[latencies])));
             }
             let dims = vec![vec!["AvailabilityZone"]];
             let mut doc = document(ctx, timestamp_ms, &dims, &metrics, Some(1));
+            // One 1/0 per round, for Logs Insights: a log property, not a metric (it would be billed
+            // all month and nothing graphs or alarms on it; ProbeSuccess/ProbeFailure and Unhealthy do).
+            if !rounds.is_empty() {
+                doc.insert("RoundHealthy".into(), json!(taken.round_healthy[rounds]));
+            }
             doc.insert("Verdict".into(), json!(verdict));
             docs.push(Value::Object(doc).to_string());
         }
@@ -320,7 +325,7 @@ mod tests {
         b.record_failover(true);
         let docs = b.drain(&ctx(), 1_795_377_673_412, "unhealthy");
         let expected = [
-            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureDns","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"FailoverTriggered","Unit":"Count","StorageResolution":1},{"Name":"RoundHealthy","Unit":"None","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1},{"Name":"ProbeLatency","Unit":"Milliseconds","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":3,"ProbeFailureDns":1,"ProbeFailureConnectTimeout":2,"FailoverTriggered":1,"RoundHealthy":[1.0,0.0],"Unhealthy":[0.0,1.0],"ProbeLatency":[12.346],"Verdict":"unhealthy"}"#,
+            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureDns","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"FailoverTriggered","Unit":"Count","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1},{"Name":"ProbeLatency","Unit":"Milliseconds","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":3,"ProbeFailureDns":1,"ProbeFailureConnectTimeout":2,"FailoverTriggered":1,"Unhealthy":[0.0,1.0],"ProbeLatency":[12.346],"RoundHealthy":[1.0,0.0],"Verdict":"unhealthy"}"#,
         ];
         assert_eq!(docs, expected);
         for d in &docs {
@@ -338,7 +343,7 @@ mod tests {
         b.record_round(true, false);
         let docs = b.drain(&ctx(), 1_795_377_673_412, "healthy");
         let expected = [
-            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"RoundHealthy","Unit":"None","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1},{"Name":"ProbeLatency","Unit":"Milliseconds","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":1,"ProbeFailureConnectTimeout":1,"RoundHealthy":[1.0],"Unhealthy":[0.0],"ProbeLatency":[12.346],"Verdict":"healthy"}"#,
+            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1},{"Name":"ProbeLatency","Unit":"Milliseconds","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":1,"ProbeFailureConnectTimeout":1,"Unhealthy":[0.0],"ProbeLatency":[12.346],"RoundHealthy":[1.0],"Verdict":"healthy"}"#,
             r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone","Target"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"},{"Name":"ProbeLatency","Unit":"Milliseconds"}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","TargetProbeFailure":0,"ProbeLatency":[12.346],"Target":"https://a.example/"}"#,
             r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone","Target"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","TargetProbeFailure":1,"Target":"http://b.example/"}"#,
         ];
