@@ -242,3 +242,27 @@ def test_an_ec2_error_that_persists_is_retried_to_the_end_then_caught_and_report
     scheduled, failed = _task_failures(w["sfn"], result["executionArn"], "replaceRoute")
     assert len(failed) == 7 and len(scheduled) == 8  # 7 for the failing table, 1 for the other
     assert targets(w, "prod")[failing] == prod["us-east-1b"]["nat_eni_id"]
+
+
+def test_the_bridge_moto_aws_compat_restores_the_aws_error_name(moto):
+    """Why moto_aws_compat.py exists: plain moto 5.2.5 names an EC2 error `ec2.ec2Exception`, AWS names
+    it `Ec2.Ec2Exception`. A real EC2 error (a route table that does not exist), raised by moto itself."""
+    from moto_env import MotoServer
+
+    definition = json.dumps({"StartAt": "Replace", "States": {"Replace": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ec2:replaceRoute",
+        "Parameters": {"RouteTableId": "rtb-0000000000000dead", "DestinationCidrBlock": "0.0.0.0/0",
+                       "NatGatewayId": "nat-0000000000000dead"}, "End": True}}})
+
+    def error_name(server) -> str:
+        sfn = server.session().client("stepfunctions")
+        arn = sfn.create_state_machine(name=f"bridge-{server.aws_compat}", definition=definition,
+                                       roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+        result = run_execution(sfn, arn, {})
+        assert result["status"] == "FAILED" and "does not exist" in result["cause"], result
+        return result["error"]
+
+    moto.reset()
+    assert error_name(moto) == "Ec2.Ec2Exception"
+    with MotoServer(aws_compat=False) as plain:
+        assert error_name(plain) == "ec2.ec2Exception"

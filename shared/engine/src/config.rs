@@ -431,6 +431,11 @@ mod tests {
     const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Failover";
 
     #[test]
+    fn an_empty_or_blank_variable_counts_as_unset() {
+        assert_eq!(cli(&[("CHECK_URLS", ""), ("REQUEST_TIMEOUT", "  ")]).unwrap(), cli(&[]).unwrap());
+    }
+
+    #[test]
     fn per_target_metrics_are_off_unless_asked_for() {
         assert!(!cli(&[]).unwrap().per_target_metrics);
         assert!(cli(&[("PER_TARGET_METRICS", "true")]).unwrap().per_target_metrics);
