@@ -97,3 +97,15 @@ def test_result_selectors_keep_no_route_lists(machine):
             # selectors whose input may be empty.
             assert "?(" not in path, sel
     assert not re.search(r'"Routes', text)
+
+
+@pytest.mark.parametrize("path", sorted(STATEMACHINES_DIR.glob("*.asl.json")), ids=lambda p: p.name)
+def test_no_state_machine_waits_for_an_ec2_or_states_error_that_cannot_happen(path):
+    """Every ASL file here, including ones added later: an EC2 error is only ever Ec2.Ec2Exception,
+    and a States.* name must be one of the specification's."""
+    d = json.loads(re.sub(r"\$\{[A-Za-z0-9_]+\}", "x", path.read_text()))
+    for state, kind, name in error_equals(d):
+        if name.lower().startswith("ec2."):
+            assert name == "Ec2.Ec2Exception", (path.name, state, kind, name)
+        if name.startswith("States."):
+            assert name in STATES_ERRORS, (path.name, state, kind, name)
