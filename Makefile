@@ -10,13 +10,14 @@ CARGO    ?= cargo
 BIN_DEBUG   := target/debug/connectivity-checker
 BIN_RELEASE := target/release/connectivity-checker
 
-.PHONY: help deps venv venv-iac build build-bin release test rust-test demo bench-footprint clean
+.PHONY: help deps venv venv-iac build build-bin release test rust-test demo bench-footprint clean link-check
 
 help:
 	@echo "make demo   - the checker on emulated AWS: outage -> detection -> Failover execution -> routes moved"
 	@echo "make test   - every test (Rust, moto integration, infra validation, lab smoke when root)"
 	@echo "make bench  - failure-injection lab benchmark (root), writes BENCHMARKS.md"
 	@echo "make deploy - see README 'Deploy'"
+	@echo "make cost   - the monthly bill per AZ and per VPC from the template and a real EMF run, writes docs/COST.md"
 
 # Debian packages the lab and the build need; installed only when root and missing.
 DEB_PKGS := iproute2 nftables util-linux procps dnsmasq-base python3-venv time
@@ -62,6 +63,11 @@ bench-footprint: venv release
 -include infra/infra.mk
 -include tests/lab/lab.mk
 -include tests/reliability/reliability.mk
+
+# Relative links and #anchors of every Markdown file resolve (no network).
+link-check: venv
+	$(PY) tests/infra/check_links.py
+EXTRA_TESTS += link-check
 
 test: deps venv rust-test $(EXTRA_TESTS)
 	@echo "make test: all suites passed"

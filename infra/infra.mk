@@ -68,7 +68,8 @@ infra-sam-build: venv-iac infra-build
 	PATH="$(IAC_BIN):$$PATH" $(VENV_IAC)/bin/sam build --template infra/template.yaml --beta-features
 	@test -x .aws-sam/build/Checker1/Checker-Shared/bootstrap || test -n "$$(find .aws-sam/build -name bootstrap)"
 
-infra-pytest: venv
+# test_cost.py runs the debug binary (the metric budget of docs/COST.md).
+infra-pytest: venv build-bin
 	$(VENV)/bin/python -m pytest -q tests/infra
 
 EXTRA_TESTS += infra-test
@@ -83,16 +84,30 @@ deploy: venv-iac
 	  echo "       [STACK=$(STACK)] [ALARM_TOPIC_ARN=arn:aws:sns:…] [CREATE_SFN_ENDPOINT=true|false]"; \
 	  echo "       [FALLBACK_NAT_GATEWAY_ID=nat-…] [CHECK_URLS=https://…,https://…] [EXTRA_PARAMS='Key=Value …']"; \
 	  exit 2; fi
-	@n_subnets=$$(echo "$(SUBNETS)" | tr ',' '\n' | grep -c .); n_azs=$$(echo "$(AZS)" | tr ',' '\n' | grep -c .); \
-	if [ "$$n_subnets" != "$$n_azs" ] || [ "$$n_subnets" -lt 2 ] || [ "$$n_subnets" -gt 6 ]; then \
-	  echo "make deploy: SUBNETS has $$n_subnets entries and AZS has $$n_azs; give 2-6 subnets and the AZ of each, in the same order"; \
-	  exit 2; fi
+	@# Each subnet in VPC_ID and in the AZ beside it (name or id), the VPC CIDR for the endpoint, the
+	@# pairs in AZ order: infra/preflight.py. Exit 2 with one line naming the problem.
+	@$(VENV_IAC)/bin/python infra/preflight.py --vpc "$(VPC_ID)" --subnets "$(SUBNETS)" --azs "$(AZS)" \
+	  --region "$(REGION)" > .deploy-params.tmp || { rm -f .deploy-params.tmp; exit 2; }
+	@cat .deploy-params.tmp
 	PATH="$(IAC_BIN):$$PATH" $(VENV_IAC)/bin/sam build --template infra/template.yaml --beta-features
 	$(VENV_IAC)/bin/sam deploy --template-file .aws-sam/build/template.yaml --stack-name $(STACK) \
 	  --region $(REGION) --resolve-s3 --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
 	  --no-fail-on-empty-changeset \
-	  --parameter-overrides VpcId=$(VPC_ID) PrivateSubnetIds=$(SUBNETS) AvailabilityZones=$(AZS) \
+	  --parameter-overrides VpcId=$(VPC_ID) $$(cat .deploy-params.tmp) \
 	    CreateStepFunctionsEndpoint=$(CREATE_SFN_ENDPOINT) \
 	    $(if $(ALARM_TOPIC_ARN),AlarmTopicArn=$(ALARM_TOPIC_ARN)) \
 	    $(if $(FALLBACK_NAT_GATEWAY_ID),FallbackNatGatewayId=$(FALLBACK_NAT_GATEWAY_ID)) \
-	    $(if $(CHECK_URLS),CheckUrls=$(CHECK_URLS)) $(EXTRA_PARAMS)
+	    $(if $(CHECK_URLS),CheckUrls=$(CHECK_URLS)) $(EXTRA_PARAMS); \
+	  rc=$$?; rm -f .deploy-params.tmp; exit $$rc
+
+# ------------------------------------------------------------------------------ bench-failover
+# The Failover path before/after the Parallel discovery, in moto -> docs/bench/failover-path.md
+.PHONY: bench-failover
+bench-failover: venv
+	$(VENV)/bin/python tests/infra/bench_failover.py
+
+# ------------------------------------------------------------------------------ cost
+# The monthly bill per AZ and per VPC from the template's defaults and a real EMF run -> docs/COST.md
+.PHONY: cost
+cost: venv build-bin
+	$(VENV)/bin/python tests/infra/cost.py --binary $(BIN_DEBUG)

@@ -16,7 +16,9 @@ NO_VALUE = object()
 
 _SHORT = {"Ref": "Ref", "Condition": "Condition"}
 _TAGS = ["Ref", "Sub", "GetAtt", "If", "Join", "Select", "Split", "Equals", "Not", "And", "Or",
-         "Condition", "FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr"]
+         "Condition", "FindInMap", "Base64", "GetAZs", "ImportValue", "Cidr",
+         # Rules-only functions
+         "EachMemberEquals", "EachMemberIn", "Contains", "ValueOf", "ValueOfAll", "RefAll"]
 
 
 class _Loader(yaml.SafeLoader):
@@ -187,6 +189,43 @@ class Stack:
             if key == "Fn::GetAtt":
                 return self.get_att(arg[0], arg[1])
         return {k: v for k, v in ((k, self.eval(v)) for k, v in node.items()) if v is not NO_VALUE}
+
+    # ------------------------------------------------------------------ rules
+    def failed_rules(self, value_of_all=None) -> list[str]:
+        """AssertDescription of every Rules assertion that fails with these parameters, as CloudFormation
+        would report before creating anything. `value_of_all(param_type, attribute, values)` stands in for
+        CloudFormation's look-up of a parameter's resources (e.g. each subnet's VpcId)."""
+        def ev(node):
+            if isinstance(node, dict) and len(node) == 1:
+                (key, arg), = node.items()
+                if key == "Fn::ValueOfAll":
+                    param_type, attribute = arg
+                    names = [k for k, spec in self.template["Parameters"].items() if spec["Type"] == f"List<{param_type}>"]
+                    return value_of_all(param_type, attribute, self.params[names[0]])
+                if key == "Fn::EachMemberEquals":
+                    items, value = ev(arg[0]), ev(arg[1])
+                    return all(str(i) == str(value) for i in items)
+                if key == "Fn::EachMemberIn":
+                    items, allowed = ev(arg[0]), ev(arg[1])
+                    return all(i in allowed for i in items)
+                if key == "Fn::Contains":
+                    return ev(arg[1]) in ev(arg[0])
+                if key == "Fn::Not":
+                    return not ev(arg[0])
+                if key == "Fn::And":
+                    return all(ev(x) for x in arg)
+                if key == "Fn::Or":
+                    return any(ev(x) for x in arg)
+                if key == "Fn::Equals":
+                    return str(ev(arg[0])) == str(ev(arg[1]))
+            return self.eval(node)
+
+        failed = []
+        for rule in self.template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not ev(rule["RuleCondition"]):
+                continue
+            failed += [a["AssertDescription"] for a in rule["Assertions"] if not ev(a["Assert"])]
+        return failed
 
     # ------------------------------------------------------------------ views
     def resources(self, kind: str | None = None) -> dict[str, dict]:

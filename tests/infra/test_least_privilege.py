@@ -12,7 +12,7 @@ PARAMS = {"VpcId": "vpc-0123", "PrivateSubnetIds": ["subnet-0a1", "subnet-0b2"],
 # Actions with no resource-level permissions (or vended-logs APIs that require "*"): the only ones
 # allowed on Resource "*".
 STAR_RESOURCE_OK = {
-    "ec2:DescribeRouteTables", "ec2:DescribeTags", "ec2:DescribeNatGateways", "ec2:DescribeInstances",
+    "ec2:DescribeRouteTables", "ec2:DescribeNatGateways", "ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances",
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",

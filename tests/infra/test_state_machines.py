@@ -87,7 +87,10 @@ def test_failover_twice_is_idempotent(env):
 
     assert targets(env) == after_first
     assert set(actions(first).values()) == {"replaced"}
-    assert actions(second) == {rtb: "unchanged" for rtb in vpc["us-east-1a"]["route_table_ids"]}
+    # A rerun replaces each route with the target it already has (EC2 accepts that unchanged): the
+    # lookups keep no route lists, so there is nothing to compare against, and nothing moves.
+    assert actions(second) == {rtb: "replaced" for rtb in vpc["us-east-1a"]["route_table_ids"]}
+    assert {r["natGatewayId"] for r in second["routeTables"]} == {vpc["us-east-1a"]["standby_nat_gateway_id"]}
 
 
 def test_failover_uses_fallback_gateway_when_az_has_no_standby(moto):
@@ -157,7 +160,9 @@ def test_fallback_returns_routes_to_nat_instances(env):
                             vpc[AZS[0]]["unmanaged_route_table_id"]: vpc[AZS[0]]["nat_eni_id"]}
     assert set(actions(out).values()) == {"replaced"}
     again = run(env, "fallback", {})
-    assert set(actions(again).values()) == {"unchanged"}
+    assert set(actions(again).values()) == {"replaced"}
+    assert targets(env) == {**expected_on_instances(vpc),
+                            vpc[AZS[0]]["unmanaged_route_table_id"]: vpc[AZS[0]]["nat_eni_id"]}
 
 
 def test_fallback_one_az(env):
@@ -192,7 +197,9 @@ def test_fallback_needs_no_input(env):
     arn = env["sfn"].start_execution(stateMachineArn=env["arns"]["fallback"], name="no-input")["executionArn"]
     result = wait_execution(env["sfn"], arn)
     assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
-    assert set(actions(json.loads(result["output"])).values()) == {"unchanged"}
+    assert set(actions(json.loads(result["output"])).values()) == {"replaced"}
+    assert targets(env) == {**expected_on_instances(env["vpc"]),
+                            env["vpc"][AZS[0]]["unmanaged_route_table_id"]: env["vpc"][AZS[0]]["nat_eni_id"]}
 
 
 @pytest.mark.parametrize("machine", ["failover", "fallback"])
@@ -200,7 +207,8 @@ def test_asl_passes_cfn_lint_state_machine_schema(machine):
     """cfn-lint checks inline definitions only; the ASL files go in through DefinitionUri, so lint them
     here inline (rule E3601, the Amazon States Language schema)."""
     cfnlint_api = pytest.importorskip("cfnlint.api")
-    definition = json.loads(load_definition(machine, {"FallbackNatGatewayId": "nat-0123456789abcdef0"}))
+    definition = json.loads(load_definition(machine, {"FallbackNatGatewayId": "nat-0123456789abcdef0",
+                                                           "VpcId": "vpc-0123456789abcdef0"}))
     template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"StateMachine": {
         "Type": "AWS::StepFunctions::StateMachine",
         "Properties": {"RoleArn": "arn:aws:iam::123456789012:role/x", "Definition": definition}}}}

@@ -15,6 +15,11 @@ sync with infra/README.md):
   * a managed private route table carries the tag  nat-watchdog:az = <AZ name>
   * the standby NAT Gateway of an AZ carries      nat-watchdog:standby-for = <AZ name>
   * the NAT instance of an AZ carries             nat-watchdog:nat-instance-for = <AZ name>
+  * a standby shared by the VPC carries           nat-watchdog:standby-for = shared
+  * the managed stable NAT ENI of an AZ carries   nat-watchdog:nat-eni-for = <AZ name>
+and every lookup is scoped to one VPC (create_state_machines(vpc_id=...), DefinitionSubstitutions VpcId).
+MotoServer runs moto through moto_aws_compat.py by default (AWS error names, $$.Execution.StartTime as
+a string; EC2 fault injection for tests).
 """
 
 from __future__ import annotations
@@ -60,8 +65,12 @@ class MotoServer:
     """
 
     def __init__(self, moto_server_bin: str | None = None, region: str = DEFAULT_REGION,
-                 log_path: str | os.PathLike | None = None, ready_timeout: float = 30.0):
+                 log_path: str | os.PathLike | None = None, ready_timeout: float = 30.0,
+                 aws_compat: bool = True):
         self.bin = moto_server_bin or self._find_bin()
+        # aws_compat: run moto_server through moto_aws_compat.py, which restores the AWS behaviours the
+        # state machines rely on (`Ec2.Ec2Exception` error names, $$.Execution.StartTime as a string).
+        self.aws_compat = aws_compat
         self.region = region
         self.log_path = log_path
         self.ready_timeout = ready_timeout
@@ -89,8 +98,10 @@ class MotoServer:
             env = dict(os.environ)
             # moto's own aws-sdk task integrations call back into this server on MOTO_PORT.
             env["MOTO_PORT"] = str(self.port)
+            if self.aws_compat:
+                env["NAT_WATCHDOG_MOTO_FAULTS"] = str(self._faults_path())
             self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-            self.proc = subprocess.Popen([self.bin, "-H", "127.0.0.1", "-p", str(self.port)],
+            self.proc = subprocess.Popen([*self._command(), "-H", "127.0.0.1", "-p", str(self.port)],
                                          stdout=self._log, stderr=self._log, env=env,
                                          start_new_session=True)
             try:
@@ -103,6 +114,37 @@ class MotoServer:
             raise RuntimeError(f"moto_server did not start: {last_error}")
         self._post_json("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         return self
+
+    def _command(self) -> list[str]:
+        if not self.aws_compat:
+            return [self.bin]
+        # The interpreter that owns moto_server (its shebang), so the wrapper imports the same moto.
+        with open(self.bin, "rb") as f:
+            first = f.readline().decode(errors="replace").strip()
+        python = first[2:].strip().split()[0] if first.startswith("#!") else sys.executable
+        return [python, str(Path(__file__).resolve().parent / "moto_aws_compat.py")]
+
+    def _faults_path(self) -> Path:
+        return Path(os.environ.get("TMPDIR", "/tmp")) / f"nat-watchdog-moto-faults-{os.getpid()}-{id(self)}.json"
+
+    def inject_ec2_fault(self, api: str, times: int, code: str = "RequestLimitExceeded", status: int = 503,
+                         message: str = "Request limit exceeded.", match: dict | None = None) -> None:
+        """The next `times` calls of EC2 `api` (as a state machine names it: "replaceRoute") made by a
+        state machine fail with a botocore ClientError `code` (default: AWS's throttle); with `match`,
+        only calls whose parameters include those values. Needs aws_compat."""
+        if not self.aws_compat:
+            raise RuntimeError("inject_ec2_fault needs MotoServer(aws_compat=True)")
+        path = self._faults_path()
+        try:
+            faults = json.loads(path.read_text())
+        except (OSError, ValueError):
+            faults = {}
+        faults[api] = {"code": code, "status": status, "message": message, "remaining": times,
+                       "match": match or {}}
+        path.write_text(json.dumps(faults))
+
+    def clear_ec2_faults(self) -> None:
+        self._faults_path().unlink(missing_ok=True)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -124,7 +166,9 @@ class MotoServer:
             r.read()
 
     def reset(self) -> None:
-        """Forget every resource (the execute_state_machine setting is set again)."""
+        """Forget every resource and injected fault (the execute_state_machine setting is set again)."""
+        if self.aws_compat:
+            self.clear_ec2_faults()
         self._post_json("/moto-api/reset", {})
         self._post_json("/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
 
@@ -138,6 +182,8 @@ class MotoServer:
                     self.proc.kill()
                     self.proc.wait(timeout=10)
             self.proc = None
+        if self.aws_compat:
+            self.clear_ec2_faults()
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
         self._log = None
@@ -309,14 +355,31 @@ def _sfn_client(session_or_clients: Any):
     return session_or_clients  # already a Step Functions client
 
 
+def managed_vpc_id(ec2) -> str:
+    """The one VPC holding route tables tagged nat-watchdog:az; an error when there are none or several
+    (then pass vpc_id explicitly: the state machines are scoped to one VPC, as in AWS)."""
+    tables = ec2.describe_route_tables(Filters=[{"Name": "tag-key", "Values": [TAG_ROUTE_TABLE_AZ]}])["RouteTables"]
+    vpcs = sorted({t["VpcId"] for t in tables})
+    if len(vpcs) != 1:
+        raise ValueError(f"cannot tell which VPC the state machines are for: route tables tagged "
+                         f"{TAG_ROUTE_TABLE_AZ} are in {vpcs or 'no VPC'}; pass vpc_id")
+    return vpcs[0]
+
+
 def create_state_machines(session_or_clients: Any, fallback_nat_gateway_id: str = "",
                           role_arn: str = "arn:aws:iam::123456789012:role/nat-watchdog-state-machines",
-                          name_prefix: str = "nat-watchdog") -> dict[str, str]:
+                          name_prefix: str = "nat-watchdog", vpc_id: str | None = None) -> dict[str, str]:
     """Create Failover and Fallback from infra/statemachines/*.asl.json; returns {"failover": arn,
     "fallback": arn}. `session_or_clients`: a session (anything with .client()), a dict holding a
-    "stepfunctions" client, or a Step Functions client. moto does not check the role."""
+    "stepfunctions" client, or a Step Functions client. moto does not check the role.
+    `vpc_id`: the deployment's VPC (DefinitionSubstitutions VpcId); when None, the one VPC with tagged
+    route tables (managed_vpc_id), looked up on the same endpoint."""
     sfn = _sfn_client(session_or_clients)
-    subs = {"FallbackNatGatewayId": fallback_nat_gateway_id}
+    if vpc_id is None:
+        ec2 = boto3.session.Session(region_name=sfn.meta.region_name, **_CREDENTIALS).client(
+            "ec2", endpoint_url=sfn.meta.endpoint_url)
+        vpc_id = managed_vpc_id(ec2)
+    subs = {"FallbackNatGatewayId": fallback_nat_gateway_id, "VpcId": vpc_id}
     arns = {}
     for name, sm_name in (("failover", f"{name_prefix}-failover"), ("fallback", f"{name_prefix}-fallback")):
         arns[name] = sfn.create_state_machine(name=sm_name, definition=load_definition(name, subs),

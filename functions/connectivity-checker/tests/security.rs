@@ -23,6 +23,8 @@ async fn url_secrets_never_reach_logs_metrics_or_the_execution_input() {
         .collect();
     let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-secrets");
     env.push(("CHECK_URLS", secret_urls.join(",")));
+    // Per-target documents (opt-in) carry the Target label: on, so the check covers them too.
+    env.push(("PER_TARGET_METRICS", "true".to_string()));
     // Debug level: every probe event with its target, the config, the verdict, the trigger, the summary.
     let mut checker = Checker::spawn(&env, &["--duration", "4"]);
     checker.wait_for_log("a good round", |v| v["event"] == "round" && v["good"] == true, Duration::from_secs(10)).await;

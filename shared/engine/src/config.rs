@@ -61,6 +61,8 @@ pub struct Config {
     pub subnet_id: String,
     pub namespace: String,
     pub flush_interval: Duration,
+    /// `PER_TARGET_METRICS`: also write one EMF document per target (billed per target and AZ).
+    pub per_target_metrics: bool,
     pub max_run: Duration,
     pub dedup_window: Duration,
     pub extra_ca_certs: Option<PathBuf>,
@@ -155,6 +157,7 @@ impl Config {
         };
         let namespace = parse_namespace(get("METRICS_NAMESPACE").unwrap_or("NatEgressWatchdog"))?;
         let flush_interval = seconds(get, "METRICS_FLUSH_INTERVAL", 5.0, 1.0, 60.0)?;
+        let per_target_metrics = boolean(get, "PER_TARGET_METRICS", false)?;
         let max_run = seconds(get, "MAX_RUN_SECONDS", 60.0, 1.0, 900.0)?;
         let dedup_window = seconds(get, "FAILOVER_DEDUP_WINDOW", 60.0, 1.0, 86_400.0)?;
         let extra_ca_certs = get("EXTRA_CA_CERTS").map(|v| {
@@ -193,6 +196,7 @@ impl Config {
             subnet_id,
             namespace,
             flush_interval,
+            per_target_metrics,
             max_run,
             dedup_window,
             extra_ca_certs,
@@ -425,6 +429,20 @@ mod tests {
     }
 
     const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Failover";
+
+    #[test]
+    fn an_empty_or_blank_variable_counts_as_unset() {
+        assert_eq!(cli(&[("CHECK_URLS", ""), ("REQUEST_TIMEOUT", "  ")]).unwrap(), cli(&[]).unwrap());
+    }
+
+    #[test]
+    fn per_target_metrics_are_off_unless_asked_for() {
+        assert!(!cli(&[]).unwrap().per_target_metrics);
+        assert!(cli(&[("PER_TARGET_METRICS", "true")]).unwrap().per_target_metrics);
+        assert!(!cli(&[("PER_TARGET_METRICS", "false")]).unwrap().per_target_metrics);
+        let e = cli(&[("PER_TARGET_METRICS", "sometimes")]).unwrap_err();
+        assert_eq!(e.variable(), "PER_TARGET_METRICS");
+    }
 
     #[test]
     fn defaults_give_the_detection_target() {

@@ -1,6 +1,14 @@
 //! CloudWatch embedded metric format: values are aggregated between flushes and written as a few
 //! documents, never one per probe. Limits of the specification are enforced here and checked by
 //! [`validate`], which tests and fuzzing run over everything this module writes.
+//!
+//! Cost shapes the output (a custom metric is billed per metric × dimension combination, for the
+//! hours in which it has data): the health document has one dimension set, `[AvailabilityZone]`
+//! (`SubnetId` is a plain property); counts other than `Heartbeat` are written only when non-zero
+//! (absent = 0); `RoundHealthy` is a log property, not a metric; the latency of every successful
+//! probe goes into the health document, so the
+//! dashboard's percentiles need no per-target metrics; per-target documents
+//! (`[AvailabilityZone, Target]`) are written only when `PER_TARGET_METRICS` is on.
 
 use serde_json::{json, Map, Value};
 
@@ -33,6 +41,9 @@ struct TargetStats {
 /// Values gathered since the last flush.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsBuffer {
+    /// Write the per-target documents too (`PER_TARGET_METRICS`).
+    per_target: bool,
+    latencies_ms: Vec<f64>,
     probe_success: u64,
     probe_failure: u64,
     by_cause: [u64; Cause::ALL.len()],
@@ -56,8 +67,14 @@ fn cause_metric(c: Cause) -> &'static str {
 }
 
 impl MetricsBuffer {
+    /// A buffer that writes the health document only.
     pub fn new(targets: usize) -> Self {
         MetricsBuffer { targets: vec![TargetStats::default(); targets], ..Default::default() }
+    }
+
+    /// A buffer that also writes one document per probed target when `per_target` is set.
+    pub fn with_per_target(targets: usize, per_target: bool) -> Self {
+        MetricsBuffer { per_target, ..MetricsBuffer::new(targets) }
     }
 
     pub fn record_probe(&mut self, target: usize, cause: Option<Cause>, latency_ms: f64) {
@@ -70,6 +87,7 @@ impl MetricsBuffer {
                 let rounded = (latency_ms * 1000.0).round() / 1000.0;
                 if rounded.is_finite() {
                     stats.latencies_ms.push(rounded);
+                    self.latencies_ms.push(rounded);
                 }
             }
             Some(c) => {
@@ -97,10 +115,11 @@ impl MetricsBuffer {
     /// Renders everything gathered as EMF documents and empties the buffer.
     /// `verdict` is carried as a plain log property, for Logs Insights queries.
     pub fn drain(&mut self, ctx: &EmfContext, timestamp_ms: u64, verdict: &str) -> Vec<String> {
-        let taken = std::mem::replace(self, MetricsBuffer::new(self.targets.len()));
+        let taken = std::mem::replace(self, MetricsBuffer::with_per_target(self.targets.len(), self.per_target));
         let mut docs = Vec::new();
 
-        // Health document(s): counts once, round arrays split into chunks of MAX_VALUES.
+        // Health document(s): counts once (Heartbeat always, the others only when non-zero), the
+        // round and latency arrays split into chunks of MAX_VALUES.
         let mut counts: Vec<(&str, &str, u64)> = vec![
             ("Heartbeat", "Count", 1),
             ("ProbeSuccess", "Count", taken.probe_success),
@@ -111,26 +130,36 @@ impl MetricsBuffer {
         }
         counts.push(("FailoverTriggered", "Count", taken.failover_triggered));
         counts.push(("FailoverError", "Count", taken.failover_error));
-        let chunks = taken.round_healthy.len().div_ceil(MAX_VALUES).max(1);
+        counts.retain(|&(name, _, value)| name == "Heartbeat" || value > 0);
+        let chunk_range = |len: usize, chunk: usize| chunk * MAX_VALUES..((chunk + 1) * MAX_VALUES).min(len);
+        let chunks = taken.round_healthy.len().max(taken.latencies_ms.len()).div_ceil(MAX_VALUES).max(1);
         for chunk in 0..chunks {
-            let range = chunk * MAX_VALUES..((chunk + 1) * MAX_VALUES).min(taken.round_healthy.len());
+            let rounds = chunk_range(taken.round_healthy.len(), chunk);
+            let latencies = chunk_range(taken.latencies_ms.len(), chunk);
             let mut metrics: Vec<(&str, &str, Value)> = Vec::new();
             if chunk == 0 {
                 metrics.extend(counts.iter().map(|&(n, u, v)| (n, u, json!(v))));
             }
-            if !range.is_empty() {
-                metrics.push(("RoundHealthy", "None", json!(taken.round_healthy[range.clone()])));
-                metrics.push(("Unhealthy", "None", json!(taken.unhealthy[range])));
+            if !rounds.is_empty() {
+                metrics.push(("Unhealthy", "None", json!(taken.unhealthy[rounds.clone()])));
             }
-            let dims = vec![vec!["AvailabilityZone"], vec!["AvailabilityZone", "SubnetId"]];
+            if !latencies.is_empty() {
+                metrics.push(("ProbeLatency", "Milliseconds", json!(taken.latencies_ms[latencies])));
+            }
+            let dims = vec![vec!["AvailabilityZone"]];
             let mut doc = document(ctx, timestamp_ms, &dims, &metrics, Some(1));
+            // One 1/0 per round, for Logs Insights: a log property, not a metric (it would be billed
+            // all month and nothing graphs or alarms on it; ProbeSuccess/ProbeFailure and Unhealthy do).
+            if !rounds.is_empty() {
+                doc.insert("RoundHealthy".into(), json!(taken.round_healthy[rounds]));
+            }
             doc.insert("Verdict".into(), json!(verdict));
             docs.push(Value::Object(doc).to_string());
         }
 
-        // One target document per probed target; latencies chunked.
+        // Opt-in: one target document per probed target; latencies chunked.
         for (i, stats) in taken.targets.iter().enumerate() {
-            if stats.probes == 0 {
+            if !taken.per_target || stats.probes == 0 {
                 continue;
             }
             let label = ctx.targets.get(i).cloned().unwrap_or_else(|| format!("target-{i}"));
@@ -144,7 +173,7 @@ impl MetricsBuffer {
                 if !range.is_empty() {
                     metrics.push(("ProbeLatency", "Milliseconds", json!(stats.latencies_ms[range])));
                 }
-                let dims = vec![vec!["AvailabilityZone", "SubnetId", "Target"], vec!["AvailabilityZone"]];
+                let dims = vec![vec!["AvailabilityZone", "Target"]];
                 let mut doc = document(ctx, timestamp_ms, &dims, &metrics, None);
                 doc.insert("Target".into(), json!(label));
                 docs.push(Value::Object(doc).to_string());
@@ -282,7 +311,8 @@ mod tests {
     }
 
     /// Golden output: given two rounds (one good, one bad that made the subnet unhealthy) and a
-    /// failover, the flush writes exactly these documents.
+    /// failover, the flush writes exactly this health document: one dimension set, zero counts left
+    /// out, every success latency in it, no per-target documents (PER_TARGET_METRICS off).
     #[test]
     fn golden_flush() {
         let mut b = MetricsBuffer::new(2);
@@ -295,9 +325,27 @@ mod tests {
         b.record_failover(true);
         let docs = b.drain(&ctx(), 1_795_377_673_412, "unhealthy");
         let expected = [
-            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"],["AvailabilityZone","SubnetId"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureDns","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectRefused","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureTls","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureHttpStatus","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureTimeout","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureOther","Unit":"Count","StorageResolution":1},{"Name":"FailoverTriggered","Unit":"Count","StorageResolution":1},{"Name":"FailoverError","Unit":"Count","StorageResolution":1},{"Name":"RoundHealthy","Unit":"None","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":3,"ProbeFailureDns":1,"ProbeFailureConnectRefused":0,"ProbeFailureConnectTimeout":2,"ProbeFailureTls":0,"ProbeFailureHttpStatus":0,"ProbeFailureTimeout":0,"ProbeFailureOther":0,"FailoverTriggered":1,"FailoverError":0,"RoundHealthy":[1.0,0.0],"Unhealthy":[0.0,1.0],"Verdict":"unhealthy"}"#,
-            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone","SubnetId","Target"],["AvailabilityZone"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"},{"Name":"ProbeLatency","Unit":"Milliseconds"}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","TargetProbeFailure":1,"ProbeLatency":[12.346],"Target":"https://a.example/"}"#,
-            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone","SubnetId","Target"],["AvailabilityZone"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","TargetProbeFailure":2,"Target":"http://b.example/"}"#,
+            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureDns","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"FailoverTriggered","Unit":"Count","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1},{"Name":"ProbeLatency","Unit":"Milliseconds","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":3,"ProbeFailureDns":1,"ProbeFailureConnectTimeout":2,"FailoverTriggered":1,"Unhealthy":[0.0,1.0],"ProbeLatency":[12.346],"RoundHealthy":[1.0,0.0],"Verdict":"unhealthy"}"#,
+        ];
+        assert_eq!(docs, expected);
+        for d in &docs {
+            validate(d).unwrap();
+        }
+    }
+
+    /// Golden output with PER_TARGET_METRICS on: the same health document, then one document per
+    /// probed target with the `[AvailabilityZone, Target]` dimension set.
+    #[test]
+    fn golden_flush_with_per_target_documents() {
+        let mut b = MetricsBuffer::with_per_target(2, true);
+        b.record_probe(0, None, 12.3456);
+        b.record_probe(1, Some(Cause::ConnectTimeout), 800.0);
+        b.record_round(true, false);
+        let docs = b.drain(&ctx(), 1_795_377_673_412, "healthy");
+        let expected = [
+            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone"]],"Metrics":[{"Name":"Heartbeat","Unit":"Count","StorageResolution":1},{"Name":"ProbeSuccess","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailure","Unit":"Count","StorageResolution":1},{"Name":"ProbeFailureConnectTimeout","Unit":"Count","StorageResolution":1},{"Name":"Unhealthy","Unit":"None","StorageResolution":1},{"Name":"ProbeLatency","Unit":"Milliseconds","StorageResolution":1}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","Heartbeat":1,"ProbeSuccess":1,"ProbeFailure":1,"ProbeFailureConnectTimeout":1,"Unhealthy":[0.0],"ProbeLatency":[12.346],"RoundHealthy":[1.0],"Verdict":"healthy"}"#,
+            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone","Target"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"},{"Name":"ProbeLatency","Unit":"Milliseconds"}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","TargetProbeFailure":0,"ProbeLatency":[12.346],"Target":"https://a.example/"}"#,
+            r#"{"_aws":{"Timestamp":1795377673412,"CloudWatchMetrics":[{"Namespace":"NatEgressWatchdog","Dimensions":[["AvailabilityZone","Target"]],"Metrics":[{"Name":"TargetProbeFailure","Unit":"Count"}]}]},"AvailabilityZone":"us-east-1a","SubnetId":"subnet-0abc","TargetProbeFailure":1,"Target":"http://b.example/"}"#,
         ];
         assert_eq!(docs, expected);
         for d in &docs {
@@ -306,28 +354,30 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_flush_is_a_heartbeat_with_zero_counts() {
-        let docs = MetricsBuffer::new(2).drain(&ctx(), 5, "healthy");
+    fn an_idle_flush_is_a_heartbeat_and_nothing_else() {
+        let docs = MetricsBuffer::with_per_target(2, true).drain(&ctx(), 5, "healthy");
         assert_eq!(docs.len(), 1, "no target documents without probes");
         let v: Value = serde_json::from_str(&docs[0]).unwrap();
         assert_eq!(v["Heartbeat"], json!(1));
-        assert_eq!(v["ProbeFailure"], json!(0));
+        assert!(v.get("ProbeFailure").is_none(), "zero counts are left out (absent = 0)");
         assert!(v.get("RoundHealthy").is_none(), "no empty arrays");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "Heartbeat", "Unit": "Count", "StorageResolution": 1}]));
         validate(&docs[0]).unwrap();
     }
 
     #[test]
     fn long_arrays_are_split_at_the_limit() {
-        let mut b = MetricsBuffer::new(1);
+        let mut b = MetricsBuffer::with_per_target(1, true);
         for i in 0..250 {
             b.record_probe(0, None, f64::from(i));
             b.record_round(true, false);
         }
         let docs = b.drain(&ctx(), 1, "healthy");
-        // 3 health documents (100+100+50 rounds) and 3 target documents.
+        // 3 health documents (100+100+50 rounds and latencies) and 3 target documents.
         assert_eq!(docs.len(), 6);
         let values = |d: &str, m: &str| serde_json::from_str::<Value>(d).unwrap()[m].as_array().map_or(0, Vec::len);
         assert_eq!([values(&docs[0], "RoundHealthy"), values(&docs[1], "RoundHealthy"), values(&docs[2], "RoundHealthy")], [100, 100, 50]);
+        assert_eq!([values(&docs[0], "ProbeLatency"), values(&docs[1], "ProbeLatency"), values(&docs[2], "ProbeLatency")], [100, 100, 50]);
         assert_eq!([values(&docs[3], "ProbeLatency"), values(&docs[4], "ProbeLatency"), values(&docs[5], "ProbeLatency")], [100, 100, 50]);
         let heartbeats = docs.iter().filter(|d| d.contains("\"Heartbeat\":1")).count();
         assert_eq!(heartbeats, 1, "counts are written once per flush");
@@ -337,11 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn per_target_documents_are_opt_in_and_the_setting_survives_a_drain() {
+        let mut off = MetricsBuffer::new(2);
+        let mut on = MetricsBuffer::with_per_target(2, true);
+        for _ in 0..2 {
+            for b in [&mut off, &mut on] {
+                b.record_probe(0, None, 1.0);
+                b.record_probe(1, Some(Cause::Tls), 1.0);
+            }
+            assert_eq!(off.drain(&ctx(), 1, "healthy").len(), 1);
+            assert_eq!(on.drain(&ctx(), 1, "healthy").len(), 3);
+        }
+    }
+
+    #[test]
     fn drain_empties_the_buffer() {
-        let mut b = MetricsBuffer::new(1);
+        let mut b = MetricsBuffer::with_per_target(1, true);
         b.record_probe(0, Some(Cause::Tls), 1.0);
+        b.record_probe(0, None, 1.0);
         b.drain(&ctx(), 1, "healthy");
-        assert_eq!(b, MetricsBuffer::new(1));
+        assert_eq!(b, MetricsBuffer::with_per_target(1, true));
     }
 
     #[test]

@@ -141,7 +141,7 @@ where
         subnet_id: cfg.subnet_id.clone(),
         targets: cfg.targets.iter().map(|t| t.label().to_string()).collect(),
     };
-    let mut metrics = MetricsBuffer::new(cfg.targets.len());
+    let mut metrics = MetricsBuffer::with_per_target(cfg.targets.len(), cfg.per_target_metrics);
     let mut verdict: Verdict<SystemTime> = Verdict::new(cfg.unhealthy_threshold, cfg.healthy_threshold, cfg.degraded);
     let mut summary = RunSummary::default();
     let mut sink_failed = false;
