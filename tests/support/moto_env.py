@@ -691,11 +691,14 @@ def workflows_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]
     record_path = workdir / "workflow-calls.jsonl"
     launcher = workdir / "moto-server-recording"
     support = str(Path(__file__).resolve().parent)
-    code = (f"import sys; sys.path.insert(0, {support!r}); import moto_env; "
-            f"moto_env.serve_moto_recording_workflow_calls({str(record_path)!r}, sys.argv[1:])")
+    # The launcher applies moto_aws_compat itself (AWS error names, StartTime, timestamps), so the
+    # recording server has the same corrections as every other MotoServer; aws_compat=False only
+    # tells MotoServer not to wrap this launcher a second time.
+    code = (f"import sys; sys.path.insert(0, {support!r}); import moto_aws_compat; moto_aws_compat.apply(); "
+            f"import moto_env; moto_env.serve_moto_recording_workflow_calls({str(record_path)!r}, sys.argv[1:])")
     launcher.write_text(f"#!/bin/sh\nexec {sys.executable!r} -c {json.dumps(code)} \"$@\"\n")
     launcher.chmod(0o755)
-    return MotoServer(moto_server_bin=str(launcher), log_path=workdir / "moto.log"), record_path
+    return MotoServer(moto_server_bin=str(launcher), log_path=workdir / "moto.log", aws_compat=False), record_path
 
 
 def read_workflow_calls(record_path: str | os.PathLike) -> list[dict[str, Any]]:
