@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use nat_watchdog_engine::{Config, Mode};
+use nat_watchdog_core::{Config, Mode};
 
 /// The variables the checker reads: fuzzed keys are mostly these, so values get exercised.
 const KNOWN: [&str; 19] = [
