@@ -1,7 +1,7 @@
 //! The Failover state machine's ARN, checked at start-up (`FAILOVER_STATE_MACHINE_ARN`): a typo
 //! fails the deployment with one line naming the variable, not the first incident.
 
-use nat_watchdog_core::settings::{ARN_FORM, FAILOVER_STATE_MACHINE_ARN};
+use nat_watchdog_core::settings::FAILOVER_STATE_MACHINE_ARN;
 use nat_watchdog_core::ConfigError;
 
 /// A syntactically valid Step Functions state machine ARN.
@@ -15,7 +15,7 @@ impl StateMachineArn {
             variable: FAILOVER_STATE_MACHINE_ARN.name,
             value: raw.to_string(),
             reason: reason.to_string(),
-            expected: ARN_FORM,
+            expected: FAILOVER_STATE_MACHINE_ARN.form,
         };
         let parts: Vec<&str> = raw.splitn(7, ':').collect();
         if parts.len() != 7 || parts[0] != "arn" {

@@ -351,7 +351,7 @@ async fn quorum_of_all_three_turns_one_dead_target_into_an_outage() {
     let world = World::default().down(2, 2.0, 1000.0);
     let out = scenario(cfg, world, Answer::Start, 10.0, None).await;
     assert_eq!(out.calls.len(), 1);
-    let failed = &out.calls[0].1.input.failed_targets;
+    let failed = out.calls[0].1.input.failed_targets();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].url, "http://c.test/");
 }

@@ -1,42 +1,20 @@
 //! Why a probe failed: the log, metric and execution-input vocabulary.
 //!
 //! The enum, its list [`Cause::ALL`], its log name and its EMF metric name are generated from one
-//! table by `causes!`, so a new cause is one line here and the compiler keeps every listing complete
+//! table by `vocabulary!`, so a new cause is one line here and the compiler keeps every listing complete
 //! (a cause left out of `ALL` would otherwise be counted as `Other` silently).
 
 use serde::{Deserialize, Serialize};
 
-macro_rules! causes {
-    ($( $(#[$doc:meta])* $variant:ident => $name:literal, $metric:literal; )+) => {
-        /// Why a probe failed. The names are the metric and log vocabulary.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-        pub enum Cause {
-            $( $(#[$doc])* #[serde(rename = $name)] $variant, )+
-        }
-
-        impl Cause {
-            /// Every cause, in declaration order (the order of the EMF metrics).
-            pub const ALL: [Cause; [$(Cause::$variant),+].len()] = [$(Cause::$variant),+];
-
-            /// The name in logs and in the execution input (`connect_timeout`).
-            pub const fn as_str(self) -> &'static str {
-                match self { $( Cause::$variant => $name, )+ }
-            }
-
-            /// The EMF metric counting probes that failed this way (`ProbeFailureConnectTimeout`).
-            pub const fn metric_name(self) -> &'static str {
-                match self { $( Cause::$variant => $metric, )+ }
-            }
-
-            /// The position in [`Cause::ALL`].
-            pub const fn index(self) -> usize {
-                self as usize
-            }
-        }
-    };
-}
-
-causes! {
+vocabulary! {
+    /// Why a probe failed. The names are the metric and log vocabulary.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Cause;
+    /// The name in logs and in the execution input (`connect_timeout`).
+    fn as_str;
+    /// The EMF metric counting probes that failed this way (`ProbeFailureConnectTimeout`).
+    fn metric_name;
     /// The name did not resolve (or not to a usable address).
     Dns => "dns", "ProbeFailureDns";
     /// The TCP connection was refused or reset.

@@ -9,11 +9,21 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::settings::{self as set, Kind, Setting};
-use crate::settings::{AZ_FORM, BOOL_FORM, COUNT_FORM, DEGRADED_THRESHOLD_FORM, DEGRADED_WINDOW_FORM, NAMESPACE_FORM, PATH_FORM, POLICY_FORM, SECONDS_FORM, SUBNET_FORM, URLS_FORM};
+use crate::settings::{BOOL_FORM, COUNT_FORM, SECONDS_FORM};
 use crate::target::{Target, TargetError};
 use crate::verdict::WindowRule;
 
-pub use crate::settings::{ARN_FORM, DEFAULT_CHECK_URLS};
+pub use crate::settings::DEFAULT_CHECK_URLS;
+
+const URLS_FORM: &str = set::CHECK_URLS.form;
+const POLICY_FORM: &str = set::HTTP_STATUS_POLICY.form;
+const DEGRADED_WINDOW_FORM: &str = set::DEGRADED_WINDOW.form;
+const DEGRADED_THRESHOLD_FORM: &str = set::DEGRADED_THRESHOLD.form;
+const ARN_FORM: &str = set::FAILOVER_STATE_MACHINE_ARN.form;
+const AZ_FORM: &str = set::AVAILABILITY_ZONE.form;
+const SUBNET_FORM: &str = set::SUBNET_ID.form;
+const NAMESPACE_FORM: &str = set::METRICS_NAMESPACE.form;
+const PATH_FORM: &str = set::EXTRA_CA_CERTS.form;
 
 /// Which entry point is running: the Lambda must be able to fail over, the CLI may only detect.
 /// (Only decides whether `FAILOVER_STATE_MACHINE_ARN` is required.)

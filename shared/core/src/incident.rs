@@ -52,37 +52,40 @@ pub enum Trigger {
     Unknown,
 }
 
-/// The input of a Failover (or Fallback) execution. The checker writes every field but `trigger`
-/// and `reason`; other triggers write `{"availabilityZone": AZ}` or `{}` (every AZ) plus what they
-/// like, so every field is optional when read back.
+/// The input of a Failover (or Fallback) execution. The checker writes the AZ and its evidence;
+/// other triggers write `{"availabilityZone": AZ}` or `{}` (every AZ) plus `trigger`, `reason` and
+/// what they like, so everything is optional when read back.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailoverInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability_zone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detected_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outage_started_at: Option<String>,
-    #[serde(default)]
-    pub failed_targets: Vec<FailedTarget>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consecutive_bad_rounds: Option<u32>,
-    /// Which rule fired: `consecutive` (hard failure) or `window` (a path failing part of the time).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<Rule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bad_rounds_in_window: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_rounds: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checker: Option<String>,
+    /// The checker's fields; `None` when any of them is missing.
+    #[serde(flatten)]
+    pub evidence: Option<CheckerEvidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Trigger>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What the checker adds to the input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckerEvidence {
+    pub subnet_id: String,
+    pub detected_at: String,
+    pub outage_started_at: String,
+    pub failed_targets: Vec<FailedTarget>,
+    pub consecutive_bad_rounds: u32,
+    /// Which rule fired: `consecutive` (hard failure) or `window` (a path failing part of the time).
+    pub rule: Rule,
+    /// Bad rounds among the last `windowRounds` rounds seen since the verdict last turned healthy
+    /// (both 0 when the windowed rule is off).
+    pub bad_rounds_in_window: u32,
+    pub window_rounds: u32,
+    /// `connectivity-checker/<version>`.
+    pub checker: String,
 }
 
 /// What the checker calls itself in the input.
@@ -91,20 +94,23 @@ pub const CHECKER: &str = concat!("connectivity-checker/", env!("CARGO_PKG_VERSI
 impl FailoverInput {
     /// The input the checker of `availability_zone` / `subnet_id` writes for `incident`.
     pub fn from_incident(availability_zone: &str, subnet_id: &str, incident: &Incident) -> FailoverInput {
-        FailoverInput {
-            availability_zone: Some(availability_zone.to_string()),
-            subnet_id: Some(subnet_id.to_string()),
-            detected_at: Some(timefmt::rfc3339_millis(incident.detected_at)),
-            outage_started_at: Some(timefmt::rfc3339_millis(incident.outage_started_at)),
+        let evidence = CheckerEvidence {
+            subnet_id: subnet_id.to_string(),
+            detected_at: timefmt::rfc3339_millis(incident.detected_at),
+            outage_started_at: timefmt::rfc3339_millis(incident.outage_started_at),
             failed_targets: incident.failed_targets.clone(),
-            consecutive_bad_rounds: Some(incident.consecutive_bad_rounds),
-            rule: Some(incident.rule),
-            bad_rounds_in_window: Some(incident.bad_rounds_in_window),
-            window_rounds: Some(incident.window_rounds),
-            checker: Some(CHECKER.to_string()),
-            trigger: None,
-            reason: None,
-        }
+            consecutive_bad_rounds: incident.consecutive_bad_rounds,
+            rule: incident.rule,
+            bad_rounds_in_window: incident.bad_rounds_in_window,
+            window_rounds: incident.window_rounds,
+            checker: CHECKER.to_string(),
+        };
+        FailoverInput { availability_zone: Some(availability_zone.to_string()), evidence: Some(evidence), trigger: None, reason: None }
+    }
+
+    /// The targets that failed in the round that opened the incident (none for other triggers).
+    pub fn failed_targets(&self) -> &[FailedTarget] {
+        self.evidence.as_ref().map_or(&[], |e| &e.failed_targets)
     }
 
     pub fn to_json(&self) -> String {
@@ -136,7 +142,10 @@ mod tests {
 
     #[test]
     fn input_has_the_contract_fields() {
-        let input = FailoverInput { checker: Some("connectivity-checker/0.1.0".into()), ..FailoverInput::from_incident("us-east-1a", "subnet-1", &incident()) };
+        let mut input = FailoverInput::from_incident("us-east-1a", "subnet-1", &incident());
+        if let Some(e) = input.evidence.as_mut() {
+            e.checker = "connectivity-checker/0.1.0".into();
+        }
         assert_eq!(
             input.to_json(),
             r#"{"availabilityZone":"us-east-1a","subnetId":"subnet-1","detectedAt":"2026-11-22T20:01:13.412Z","outageStartedAt":"2026-11-22T20:01:12.000Z","failedTargets":[{"url":"https://a.example/","cause":"connect_timeout"}],"consecutiveBadRounds":3,"rule":"consecutive","badRoundsInWindow":3,"windowRounds":12,"checker":"connectivity-checker/0.1.0"}"#
@@ -158,6 +167,7 @@ mod tests {
         assert_eq!(manual.reason.as_deref(), Some("drill"));
         let every_az: FailoverInput = serde_json::from_str("{}").unwrap();
         assert_eq!(every_az, FailoverInput::default());
+        assert!(every_az.failed_targets().is_empty());
         let auto: FailoverInput = serde_json::from_str(r#"{"trigger":"fallback-auto","extra":1}"#).unwrap();
         assert_eq!(auto.trigger, Some(Trigger::FallbackAuto));
         let future: FailoverInput = serde_json::from_str(r#"{"trigger":"something-new"}"#).unwrap();

@@ -1,35 +1,45 @@
 //! The names of the checker's CloudWatch metrics and dimensions: the contract between the EMF
-//! writer (`nat-watchdog-aws`), the dashboard and alarms (infra/), and the on-call CLI. The EMF
-//! writer's golden test checks that it writes exactly these names.
+//! writer (`nat-watchdog-aws`), the dashboard and alarms (infra/), and the on-call CLI. A test of
+//! the EMF writer checks that it writes exactly these names.
 
 use crate::cause::Cause;
 
-pub const HEARTBEAT: &str = "Heartbeat";
-pub const PROBE_SUCCESS: &str = "ProbeSuccess";
-pub const PROBE_FAILURE: &str = "ProbeFailure";
-pub const FAILOVER_TRIGGERED: &str = "FailoverTriggered";
-pub const FAILOVER_ERROR: &str = "FailoverError";
-/// Per round: 1 when the round was good.
-pub const ROUND_HEALTHY: &str = "RoundHealthy";
-/// Per round: 1 when the verdict after it is UNHEALTHY.
-pub const UNHEALTHY: &str = "Unhealthy";
-/// Per-target documents.
-pub const TARGET_PROBE_FAILURE: &str = "TargetProbeFailure";
-pub const PROBE_LATENCY: &str = "ProbeLatency";
+vocabulary! {
+    /// A metric of the checker (the per-cause failure counts are [`Cause::metric_name`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Metric;
+    /// The metric's name in EMF and CloudWatch.
+    fn name;
+    /// Its EMF unit.
+    fn unit;
+    /// 1 per flush: the checker is alive.
+    Heartbeat => "Heartbeat", "Count";
+    ProbeSuccess => "ProbeSuccess", "Count";
+    /// All causes; one count per cause beside it.
+    ProbeFailure => "ProbeFailure", "Count";
+    FailoverTriggered => "FailoverTriggered", "Count";
+    FailoverError => "FailoverError", "Count";
+    /// Per round: 1 when the round was good.
+    RoundHealthy => "RoundHealthy", "None";
+    /// Per round: 1 when the verdict after it is UNHEALTHY.
+    Unhealthy => "Unhealthy", "None";
+    /// Per-target documents.
+    TargetProbeFailure => "TargetProbeFailure", "Count";
+    ProbeLatency => "ProbeLatency", "Milliseconds";
+}
 
-pub const DIMENSION_AZ: &str = "AvailabilityZone";
-pub const DIMENSION_SUBNET: &str = "SubnetId";
-pub const DIMENSION_TARGET: &str = "Target";
+/// Dimension names: the health metrics are queried by `AvailabilityZone`.
+pub const DIMENSIONS: [&str; 3] = ["AvailabilityZone", "SubnetId", "Target"];
 
 /// Every metric name of the health document, causes included, in the order the writer emits them.
 pub fn health_metric_names() -> Vec<&'static str> {
-    let mut names = vec![HEARTBEAT, PROBE_SUCCESS, PROBE_FAILURE];
+    let mut names = vec![Metric::Heartbeat.name(), Metric::ProbeSuccess.name(), Metric::ProbeFailure.name()];
     names.extend(Cause::ALL.iter().map(|c| c.metric_name()));
-    names.extend([FAILOVER_TRIGGERED, FAILOVER_ERROR, ROUND_HEALTHY, UNHEALTHY]);
+    names.extend([Metric::FailoverTriggered, Metric::FailoverError, Metric::RoundHealthy, Metric::Unhealthy].map(Metric::name));
     names
 }
 
 /// Every metric name of the per-target documents.
 pub fn target_metric_names() -> Vec<&'static str> {
-    vec![TARGET_PROBE_FAILURE, PROBE_LATENCY]
+    vec![Metric::TargetProbeFailure.name(), Metric::ProbeLatency.name()]
 }

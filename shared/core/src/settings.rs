@@ -63,91 +63,76 @@ impl Setting {
     }
 }
 
+impl Setting {
+    const fn new(name: &'static str, default: Default, kind: Kind, form: &'static str, doc: &'static str) -> Setting {
+        Setting { name, default, kind, form, doc, infra: false }
+    }
+
+    /// Marks the setting as passed by infra/checker.yaml.
+    const fn infra(self) -> Setting {
+        Setting { infra: true, ..self }
+    }
+
+    /// States a narrower accepted form than the kind's.
+    const fn form(self, form: &'static str) -> Setting {
+        Setting { form, ..self }
+    }
+}
+
+const fn text(name: &'static str, default: Default, form: &'static str, doc: &'static str) -> Setting {
+    Setting::new(name, default, Kind::Text, form, doc)
+}
+
+const fn seconds(name: &'static str, default: &'static str, min: f64, max: f64, doc: &'static str) -> Setting {
+    Setting::new(name, Default::Value(default), Kind::Seconds { min, max }, SECONDS_FORM, doc)
+}
+
+const fn count(name: &'static str, default: &'static str, doc: &'static str) -> Setting {
+    Setting::new(name, Default::Value(default), Kind::Count, COUNT_FORM, doc)
+}
+
+const fn boolean(name: &'static str, default: &'static str, doc: &'static str) -> Setting {
+    Setting::new(name, Default::Value(default), Kind::Bool, BOOL_FORM, doc)
+}
+
+/// `NAME: constructor(default, …, doc) [.form(…)] [.infra()];` — one line per variable; the
+/// variable's name is the constant's.
 macro_rules! settings {
-    ($( $(#[$meta:meta])* $ident:ident = $name:literal { default: $default:expr, kind: $kind:expr, form: $form:expr, doc: $doc:literal, infra: $infra:literal } )+) => {
-        $( $(#[$meta])* pub const $ident: Setting = Setting { name: $name, default: $default, kind: $kind, form: $form, doc: $doc, infra: $infra }; )+
+    ($( $(#[$meta:meta])* $ident:ident: $ctor:ident($($arg:expr),* $(,)?) $(.$modifier:ident($($marg:expr),*))*; )+) => {
+        $( $(#[$meta])* pub const $ident: Setting = $ctor(stringify!($ident), $($arg),*)$(.$modifier($($marg),*))*; )+
         /// Every setting, in the order of `--help` and docs/CONTRACTS.md.
         pub const ALL: &[Setting] = &[$($ident),+];
     };
 }
 
-pub const URLS_FORM: &str = "comma-separated http:// or https:// URLs, each listed once";
 pub const SECONDS_FORM: &str = "a number of seconds (fractions allowed, e.g. 0.5)";
 pub const COUNT_FORM: &str = "a whole number from 1 to 1000";
-pub const POLICY_FORM: &str =
-    "below-500, any, 2xx, 2xx-3xx, or a comma-separated list of codes and ranges such as 200-299,404";
-pub const DEGRADED_WINDOW_FORM: &str = "a number of rounds from 0 (rule off) to 1000, at least DEGRADED_THRESHOLD";
-pub const DEGRADED_THRESHOLD_FORM: &str =
-    "a whole number of bad rounds above UNHEALTHY_THRESHOLD and at most DEGRADED_WINDOW";
 pub const BOOL_FORM: &str = "true or false";
-pub const ARN_FORM: &str = "arn:<partition>:states:<region>:<12-digit account>:stateMachine:<name>";
-pub const AZ_FORM: &str = "an availability zone name or id such as us-east-1a or use1-az1";
-pub const SUBNET_FORM: &str = "a subnet id such as subnet-0123456789abcdef0 (letters, digits, '-', '_')";
-pub const NAMESPACE_FORM: &str = "1-255 characters of [a-zA-Z0-9 ._#:/-], not starting with AWS/";
-pub const PATH_FORM: &str = "the path of a PEM file with one or more certificates";
 
 /// Public, diverse, CDN-fronted endpoints that answer a tiny response quickly.
 pub const DEFAULT_CHECK_URLS: &str =
     "https://www.google.com/generate_204,https://cloudflare.com/cdn-cgi/trace,https://aws.amazon.com/favicon.ico";
 
 settings! {
-    CHECK_URLS = "CHECK_URLS" {
-        default: Default::Value(DEFAULT_CHECK_URLS), kind: Kind::Text, form: URLS_FORM,
-        doc: "URLs to probe each round (at most 20)", infra: true }
-    CONNECTIVITY_CHECK_INTERVAL = "CONNECTIVITY_CHECK_INTERVAL" {
-        default: Default::Value("0.4"), kind: Kind::Seconds { min: 0.05, max: 300.0 }, form: SECONDS_FORM,
-        doc: "seconds between round starts", infra: true }
-    REQUEST_TIMEOUT = "REQUEST_TIMEOUT" {
-        default: Default::Value("0.8"), kind: Kind::Seconds { min: 0.05, max: 60.0 }, form: SECONDS_FORM,
-        doc: "seconds one probe may take: DNS + TCP + TLS + the response head (the body is never read)", infra: true }
-    UNHEALTHY_THRESHOLD = "UNHEALTHY_THRESHOLD" {
-        default: Default::Value("3"), kind: Kind::Count, form: COUNT_FORM,
-        doc: "consecutive bad rounds before UNHEALTHY (and the failover trigger)", infra: true }
-    HEALTHY_THRESHOLD = "HEALTHY_THRESHOLD" {
-        default: Default::Value("3"), kind: Kind::Count, form: COUNT_FORM,
-        doc: "consecutive good rounds before HEALTHY again", infra: true }
-    DEGRADED_WINDOW = "DEGRADED_WINDOW" {
-        default: Default::Derived("30, or 5 × DEGRADED_THRESHOLD when larger, at most 1000"), kind: Kind::Text,
-        form: DEGRADED_WINDOW_FORM,
-        doc: "rounds the intermittent-failure rule looks back over (counted since the verdict last turned HEALTHY); 0 turns the rule off", infra: true }
-    DEGRADED_THRESHOLD = "DEGRADED_THRESHOLD" {
-        default: Default::Derived("6, or 2 × UNHEALTHY_THRESHOLD when larger"), kind: Kind::Text,
-        form: DEGRADED_THRESHOLD_FORM,
-        doc: "bad rounds among the last DEGRADED_WINDOW that also make UNHEALTHY", infra: true }
-    QUORUM = "QUORUM" {
-        default: Default::Value("1"), kind: Kind::Count, form: "a whole number from 1 to the number of CHECK_URLS",
-        doc: "targets that must succeed for a round to be good", infra: true }
-    HTTP_STATUS_POLICY = "HTTP_STATUS_POLICY" {
-        default: Default::Value("below-500"), kind: Kind::Text, form: POLICY_FORM,
-        doc: "HTTP statuses that prove the path works (a 404 still crossed the NAT)", infra: false }
-    IPV4_ONLY = "IPV4_ONLY" {
-        default: Default::Value("true"), kind: Kind::Bool, form: BOOL_FORM,
-        doc: "probe only the A records (IPv6 egress does not cross a NAT instance)", infra: false }
-    /// Its form is checked by the failover backend's adapter (`nat-watchdog-aws`), not here.
-    FAILOVER_STATE_MACHINE_ARN = "FAILOVER_STATE_MACHINE_ARN" {
-        default: Default::Unset("(none): required in Lambda mode, optional in CLI mode (detect-only)"), kind: Kind::Text,
-        form: ARN_FORM, doc: "the Failover state machine to start when the verdict turns UNHEALTHY", infra: true }
-    AVAILABILITY_ZONE = "AVAILABILITY_ZONE" {
-        default: Default::Unset("(none): required whenever FAILOVER_STATE_MACHINE_ARN is set"), kind: Kind::Text,
-        form: AZ_FORM, doc: "the AZ this checker speaks for", infra: true }
-    SUBNET_ID = "SUBNET_ID" {
-        default: Default::Value("unknown"), kind: Kind::Text, form: SUBNET_FORM,
-        doc: "the subnet this checker speaks for", infra: true }
-    METRICS_NAMESPACE = "METRICS_NAMESPACE" {
-        default: Default::Value("NatEgressWatchdog"), kind: Kind::Text, form: NAMESPACE_FORM,
-        doc: "CloudWatch namespace of the EMF metrics", infra: true }
-    METRICS_FLUSH_INTERVAL = "METRICS_FLUSH_INTERVAL" {
-        default: Default::Value("5"), kind: Kind::Seconds { min: 1.0, max: 60.0 }, form: SECONDS_FORM,
-        doc: "seconds between EMF flushes (also flushed on every verdict change and at the end)", infra: false }
-    MAX_RUN_SECONDS = "MAX_RUN_SECONDS" {
-        default: Default::Value("60"), kind: Kind::Seconds { min: 1.0, max: 900.0 }, form: SECONDS_FORM,
-        doc: "Lambda: run time when the invocation deadline is missing or nonsensical", infra: false }
-    FAILOVER_DEDUP_WINDOW = "FAILOVER_DEDUP_WINDOW" {
-        default: Default::Value("60"), kind: Kind::Seconds { min: 1.0, max: 86_400.0 }, form: SECONDS_FORM,
-        doc: "outage starts of one AZ within one window share one execution name", infra: false }
-    EXTRA_CA_CERTS = "EXTRA_CA_CERTS" {
-        default: Default::Unset("(none)"), kind: Kind::Text, form: PATH_FORM,
-        doc: "PEM file of CAs trusted in addition to the built-in roots", infra: false }
+    CHECK_URLS: text(Default::Value(DEFAULT_CHECK_URLS), "comma-separated http:// or https:// URLs, each listed once", "URLs to probe each round (at most 20)").infra();
+    CONNECTIVITY_CHECK_INTERVAL: seconds("0.4", 0.05, 300.0, "seconds between round starts").infra();
+    REQUEST_TIMEOUT: seconds("0.8", 0.05, 60.0, "seconds one probe may take: DNS + TCP + TLS + the response head (the body is never read)").infra();
+    UNHEALTHY_THRESHOLD: count("3", "consecutive bad rounds before UNHEALTHY (and the failover trigger)").infra();
+    HEALTHY_THRESHOLD: count("3", "consecutive good rounds before HEALTHY again").infra();
+    DEGRADED_WINDOW: text(Default::Derived("30, or 5 × DEGRADED_THRESHOLD when larger, at most 1000"), "a number of rounds from 0 (rule off) to 1000, at least DEGRADED_THRESHOLD", "rounds the intermittent-failure rule looks back over (counted since the verdict last turned HEALTHY); 0 turns the rule off").infra();
+    DEGRADED_THRESHOLD: text(Default::Derived("6, or 2 × UNHEALTHY_THRESHOLD when larger"), "a whole number of bad rounds above UNHEALTHY_THRESHOLD and at most DEGRADED_WINDOW", "bad rounds among the last DEGRADED_WINDOW that also make UNHEALTHY").infra();
+    QUORUM: count("1", "targets that must succeed for a round to be good").form("a whole number from 1 to the number of CHECK_URLS").infra();
+    HTTP_STATUS_POLICY: text(Default::Value("below-500"), "below-500, any, 2xx, 2xx-3xx, or a comma-separated list of codes and ranges such as 200-299,404", "HTTP statuses that prove the path works (a 404 still crossed the NAT)");
+    IPV4_ONLY: boolean("true", "probe only the A records (IPv6 egress does not cross a NAT instance)");
+    /// Its form is checked by the failover backend's adapter (`nat_watchdog_aws::arn`), not here.
+    FAILOVER_STATE_MACHINE_ARN: text(Default::Unset("(none): required in Lambda mode, optional in CLI mode (detect-only)"), "arn:<partition>:states:<region>:<12-digit account>:stateMachine:<name>", "the Failover state machine to start when the verdict turns UNHEALTHY").infra();
+    AVAILABILITY_ZONE: text(Default::Unset("(none): required whenever FAILOVER_STATE_MACHINE_ARN is set"), "an availability zone name or id such as us-east-1a or use1-az1", "the AZ this checker speaks for").infra();
+    SUBNET_ID: text(Default::Value("unknown"), "a subnet id such as subnet-0123456789abcdef0 (letters, digits, '-', '_')", "the subnet this checker speaks for").infra();
+    METRICS_NAMESPACE: text(Default::Value("NatEgressWatchdog"), "1-255 characters of [a-zA-Z0-9 ._#:/-], not starting with AWS/", "CloudWatch namespace of the EMF metrics").infra();
+    METRICS_FLUSH_INTERVAL: seconds("5", 1.0, 60.0, "seconds between EMF flushes (also flushed on every verdict change and at the end)");
+    MAX_RUN_SECONDS: seconds("60", 1.0, 900.0, "Lambda: run time when the invocation deadline is missing or nonsensical");
+    FAILOVER_DEDUP_WINDOW: seconds("60", 1.0, 86_400.0, "outage starts of one AZ within one window share one execution name");
+    EXTRA_CA_CERTS: text(Default::Unset("(none)"), "the path of a PEM file with one or more certificates", "PEM file of CAs trusted in addition to the built-in roots");
 }
 
 /// Looks a setting up by its variable name.
