@@ -1,8 +1,8 @@
-//! The EMF metrics as an observer of the run: values gathered by [`MetricsBuffer`] and flushed to a
+//! The EMF metrics of the `egress` watch as an observer of the run: values gathered by [`MetricsBuffer`] and flushed to a
 //! [`MetricSink`] on the timer, on every verdict change, after each failover outcome and at the end.
 
 use nat_watchdog_core::{timefmt, Config, Health, WatchEvent};
-use nat_watchdog_runtime::{Clock, Done, Event, MetricSink, Observer, Reaction, TriggerOutcome};
+use nat_watchdog_runtime::{Clock, Done, Event, MetricSink, Observer, Reaction, TriggerOutcome, EGRESS};
 
 use crate::emf::{EmfContext, MetricsBuffer};
 
@@ -41,25 +41,23 @@ impl<'s, S: MetricSink + ?Sized, C: Clock> EmfMetrics<'s, S, C> {
 impl<'a, S: MetricSink + ?Sized, C: Clock> Observer<'a> for EmfMetrics<'_, S, C> {
     fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
         match event {
-            Event::Probed { reports, .. } => {
+            Event::Probed { watch: EGRESS, reports, .. } => {
                 for (i, report) in reports.iter().enumerate() {
                     self.buffer.record_probe(i, report.cause, report.latency.as_secs_f64() * 1000.0);
                 }
             }
-            Event::Watch(WatchEvent::RoundDone { good, health, .. }) => {
+            Event::Watch(EGRESS, WatchEvent::RoundDone { good, health, .. }) => {
                 self.health = *health;
                 self.buffer.record_round(*good, *health == Health::Unhealthy);
             }
-            Event::Watch(WatchEvent::BecameUnhealthy(_) | WatchEvent::BecameHealthy { .. }) => self.flush(),
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(_) | WatchEvent::BecameHealthy { .. }) => self.flush(),
             Event::Done(Done::Failover(outcome)) => {
                 self.buffer.record_failover(!matches!(outcome, TriggerOutcome::Failed { .. }));
                 self.flush();
             }
             Event::FlushTick => self.flush(),
-            Event::Finished { health, .. } => {
-                self.health = *health;
-                self.flush();
-            }
+            Event::Finished { .. } => self.flush(),
+            _ => {}
         }
         None
     }

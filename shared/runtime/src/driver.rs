@@ -5,15 +5,15 @@
 //! something slow returns a [`Reaction`], which runs beside the rounds and whose outcome comes back
 //! as [`Event::Done`].
 //!
-//! A second watch over other targets is a second [`Watched`] and the observers that care about it;
-//! the loop does not change.
+//! Every event names its watch. A second watch over other targets (the NAT instance's own path) is
+//! a second [`Watched`] in the slice and the observers that match its name; the loop does not change.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
-use nat_watchdog_core::{Cause, Config, Health, RoundOutcome, Target, Watch, WatchEvent};
+use nat_watchdog_core::{Cause, Config, RoundOutcome, Target, Watch, WatchEvent};
 use nat_watchdog_probe::{ProbeReport, Prober};
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -85,19 +85,22 @@ pub enum Done {
     Failover(TriggerOutcome),
 }
 
-/// What observers see, in this order per round: `Probed`, then the watch's events.
+/// The name of the checker's watch over `CHECK_URLS` (the one its observers follow).
+pub const EGRESS: &str = "egress";
+
+/// What observers see, in this order per round of a watch: `Probed`, then the watch's events.
 #[derive(Debug)]
 pub enum Event<'e> {
-    /// A round finished: its reports, in the order of `targets`.
-    Probed { round: &'e RoundOutcome, targets: &'e [Target], reports: &'e [ProbeReport] },
-    /// What the watch made of it.
-    Watch(&'e WatchEvent),
+    /// A round of watch `watch` finished: its reports, in the order of `targets`.
+    Probed { watch: &'e str, round: &'e RoundOutcome, targets: &'e [Target], reports: &'e [ProbeReport] },
+    /// What watch `.0` made of it.
+    Watch(&'e str, &'e WatchEvent),
     /// A reaction finished.
     Done(&'e Done),
     /// The metrics flush timer ticked.
     FlushTick,
     /// The run is over; the last event.
-    Finished { health: Health, stopped_by: StopReason, run: Duration },
+    Finished { stopped_by: StopReason, run: Duration },
 }
 
 /// Slow work an observer started (e.g. a failover); runs beside the rounds, bounded by the caller.
@@ -108,18 +111,19 @@ pub trait Observer<'a> {
     fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>>;
 }
 
-/// A watch and the targets it is fed with.
+/// A named watch and the targets it is fed with, probed every round.
 pub struct Watched<'t> {
+    pub name: &'static str,
     pub targets: &'t [Target],
     pub watch: Watch,
 }
 
 impl<'t> Watched<'t> {
-    /// The checker's watch over `cfg`'s targets, with its quorum and thresholds.
+    /// The checker's [`EGRESS`] watch over `cfg`'s targets, with its quorum and thresholds.
     pub fn from_config(cfg: &'t Config) -> Self {
         let labels = cfg.targets.iter().map(|t| t.label().to_string()).collect();
         let watch = Watch::new(labels, cfg.quorum, cfg.unhealthy_threshold, cfg.healthy_threshold, cfg.degraded);
-        Watched { targets: &cfg.targets, watch }
+        Watched { name: EGRESS, targets: &cfg.targets, watch }
     }
 }
 
@@ -139,6 +143,7 @@ impl Cadence {
 }
 
 struct Finished {
+    watch: usize,
     number: u64,
     started_at: SystemTime,
     reports: Vec<ProbeReport>,
@@ -152,12 +157,12 @@ fn broadcast<'a>(observers: &mut [&mut dyn Observer<'a>], event: &Event<'_>, rea
     }
 }
 
-/// Runs rounds until `limits` or `shutdown`, whichever comes first, then drains in-flight rounds and
-/// reactions (up to the hard stop) and sends `Finished`. Returns how it ended.
+/// Runs rounds of every watch until `limits` or `shutdown`, whichever comes first, then drains
+/// in-flight rounds and reactions (up to the hard stop) and sends `Finished`. Returns how it ended.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive<'a, P: Prober, C: Clock>(
     cadence: Cadence,
-    watched: &mut Watched<'_>,
+    watches: &mut [Watched<'_>],
     prober: &P,
     clock: &C,
     observers: &mut [&mut dyn Observer<'a>],
@@ -170,7 +175,7 @@ pub async fn drive<'a, P: Prober, C: Clock>(
     let mut flush_timer = tokio::time::interval_at(start + cadence.flush_interval, cadence.flush_interval);
     flush_timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let probe_limit = cadence.probe_timeout + PROBE_GRACE;
-    let targets = watched.targets;
+    let targets: Vec<&[Target]> = watches.iter().map(|w| w.targets).collect();
 
     let mut rounds = FuturesOrdered::new();
     let mut reactions: FuturesUnordered<Reaction<'a>> = FuturesUnordered::new();
@@ -201,9 +206,11 @@ pub async fn drive<'a, P: Prober, C: Clock>(
                     finished_at: clock.now(),
                     causes: done.reports.iter().map(|r| r.cause).collect(),
                 };
-                broadcast(observers, &Event::Probed { round: &round, targets, reports: &done.reports }, &mut reactions);
+                let watched = &mut watches[done.watch];
+                let probed = Event::Probed { watch: watched.name, round: &round, targets: watched.targets, reports: &done.reports };
+                broadcast(observers, &probed, &mut reactions);
                 for event in watched.watch.observe(&round) {
-                    broadcast(observers, &Event::Watch(&event), &mut reactions);
+                    broadcast(observers, &Event::Watch(watched.name, &event), &mut reactions);
                 }
             }
             Some(done) = reactions.next(), if !reactions.is_empty() => {
@@ -218,25 +225,92 @@ pub async fn drive<'a, P: Prober, C: Clock>(
                 round_number += 1;
                 let number = round_number;
                 let started_at = clock.now();
-                let probes = targets.iter().map(|target| async move {
-                    match tokio::time::timeout(probe_limit, prober.probe(target)).await {
-                        Ok(report) => report,
-                        Err(_) => ProbeReport {
-                            cause: Some(Cause::Timeout), status: None, latency: probe_limit,
-                            dns: None, connect: None, tls: None,
-                            detail: Some("probe overran its timeout".into()),
-                        },
-                    }
-                });
-                rounds.push_back(async move {
-                    Finished { number, started_at, reports: futures::future::join_all(probes).await }
-                });
+                for (watch, targets) in targets.iter().copied().enumerate() {
+                    let probes = targets.iter().map(|target| async move {
+                        match tokio::time::timeout(probe_limit, prober.probe(target)).await {
+                            Ok(report) => report,
+                            Err(_) => ProbeReport {
+                                cause: Some(Cause::Timeout), status: None, latency: probe_limit,
+                                dns: None, connect: None, tls: None,
+                                detail: Some("probe overran its timeout".into()),
+                            },
+                        }
+                    });
+                    rounds.push_back(async move {
+                        Finished { watch, number, started_at, reports: futures::future::join_all(probes).await }
+                    });
+                }
             }
             _ = flush_timer.tick() => broadcast(observers, &Event::FlushTick, &mut reactions),
         }
     }
 
-    let finished = Event::Finished { health: watched.watch.health(), stopped_by, run: start.elapsed() };
+    let finished = Event::Finished { stopped_by, run: start.elapsed() };
     broadcast(observers, &finished, &mut reactions);
     stopped_by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::AnchoredClock;
+
+    /// Targets on `down.test` never answer in time; the others answer at once.
+    struct Scripted;
+
+    impl Prober for Scripted {
+        async fn probe(&self, target: &Target) -> ProbeReport {
+            let down = target.host() == "down.test";
+            ProbeReport {
+                cause: down.then_some(Cause::ConnectTimeout),
+                status: (!down).then_some(204),
+                latency: Duration::from_millis(5),
+                dns: None,
+                connect: None,
+                tls: None,
+                detail: None,
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Record(Vec<(String, &'static str)>);
+
+    impl<'a> Observer<'a> for Record {
+        fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
+            let kind = match event {
+                Event::Watch(_, WatchEvent::RoundDone { .. }) => "round",
+                Event::Watch(_, WatchEvent::BecameUnhealthy(_)) => "unhealthy",
+                Event::Watch(_, WatchEvent::BecameHealthy { .. }) => "healthy",
+                _ => return None,
+            };
+            if let Event::Watch(name, _) = event {
+                self.0.push((name.to_string(), kind));
+            }
+            None
+        }
+    }
+
+    /// A second watch (e.g. the NAT instance's own path) is one more `Watched` in the slice: each is
+    /// probed every round and its events carry its name.
+    #[tokio::test(start_paused = true)]
+    async fn two_watches_run_side_by_side_and_their_events_name_them() {
+        let up = [Target::parse("http://up.test/").unwrap()];
+        let down = [Target::parse("http://down.test/").unwrap()];
+        let mut watches = [
+            Watched { name: EGRESS, targets: &up, watch: Watch::new(vec!["http://up.test/".into()], 1, 3, 3, None) },
+            Watched { name: "nat-path", targets: &down, watch: Watch::new(vec!["http://down.test/".into()], 1, 3, 3, None) },
+        ];
+        let cadence =
+            Cadence { interval: Duration::from_millis(400), probe_timeout: Duration::from_millis(800), flush_interval: Duration::from_secs(5) };
+        let mut record = Record::default();
+        let limits = RunLimits::for_budget(Instant::now(), Duration::from_secs(5));
+        let clock = AnchoredClock::new();
+        let stopped = drive(cadence, &mut watches, &Scripted, &clock, &mut [&mut record], limits, std::future::pending()).await;
+        assert_eq!(stopped, StopReason::Deadline);
+        let count = |name: &str, kind: &str| record.0.iter().filter(|(n, k)| n == name && *k == kind).count();
+        assert!(count(EGRESS, "round") >= 5, "{:?}", record.0);
+        assert_eq!(count(EGRESS, "round"), count("nat-path", "round"));
+        assert_eq!((count(EGRESS, "unhealthy"), count("nat-path", "unhealthy")), (0, 1));
+    }
 }

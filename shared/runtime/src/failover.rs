@@ -11,7 +11,7 @@ use std::time::Duration;
 use nat_watchdog_core::{Incident, WatchEvent};
 use tokio::time::Instant;
 
-use crate::driver::{Done, Event, Observer, Reaction};
+use crate::driver::{Done, Event, Observer, Reaction, EGRESS};
 
 /// "Fail this AZ over for this incident."
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +152,7 @@ fn jitter(base: Duration) -> Duration {
     base.mul_f64(0.5 + r)
 }
 
-/// The failover trigger as an observer: on `BecameUnhealthy` it starts [`trigger`] (one at a time)
+/// The failover trigger as an observer: on `BecameUnhealthy` of the [`EGRESS`] watch it starts [`trigger`] (one at a time)
 /// and hands the outcome back to every observer as [`Done::Failover`]. Without a port it only says
 /// that it is detect-only.
 pub struct FailoverTrigger<'a, F: ?Sized> {
@@ -179,7 +179,7 @@ impl<'a, F: FailoverPort + ?Sized> FailoverTrigger<'a, F> {
 impl<'a, F: FailoverPort + ?Sized> Observer<'a> for FailoverTrigger<'a, F> {
     fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
         match event {
-            Event::Watch(WatchEvent::BecameUnhealthy(incident)) => match self.port {
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(incident)) => match self.port {
                 Some(port) if !self.in_flight => {
                     self.in_flight = true;
                     let request = FailoverRequest {

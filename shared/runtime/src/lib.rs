@@ -17,7 +17,7 @@ use std::future::Future;
 use nat_watchdog_core::Config;
 use nat_watchdog_probe::Prober;
 
-pub use driver::{drive, Cadence, Done, Event, Observer, Reaction, RunLimits, StopReason, Watched};
+pub use driver::{drive, Cadence, Done, Event, Observer, Reaction, RunLimits, StopReason, Watched, EGRESS};
 pub use failover::{FailoverPort, FailoverRequest, FailoverTrigger, RetryPolicy, StartError, StartOutcome, TriggerOutcome};
 pub use log::LogObserver;
 pub use ports::{AnchoredClock, Clock, LineWriter, MemorySink, MetricSink};
@@ -47,7 +47,7 @@ where
     C: Clock,
 {
     let Ports { prober, failover, clock, observers: extra } = ports;
-    let mut watched = Watched::from_config(cfg);
+    let mut watches = [Watched::from_config(cfg)];
     let mut log = LogObserver;
     let mut summary = SummaryObserver::default();
     let mut trigger = FailoverTrigger::new(failover, &cfg.availability_zone, &cfg.subnet_id, limits.hard_stop);
@@ -55,7 +55,7 @@ where
     for observer in extra {
         observers.push(observer);
     }
-    drive(Cadence::from_config(cfg), &mut watched, prober, clock, &mut observers, limits, shutdown).await;
+    drive(Cadence::from_config(cfg), &mut watches, prober, clock, &mut observers, limits, shutdown).await;
     drop(observers);
     let summary = summary.into_summary();
     tracing::info!(

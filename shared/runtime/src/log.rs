@@ -3,16 +3,16 @@
 
 use nat_watchdog_core::{timefmt, Cause, Rule, WatchEvent};
 
-use crate::driver::{Event, Observer, Reaction};
+use crate::driver::{Event, Observer, Reaction, EGRESS};
 
-/// Logs what the watch saw. Stateless.
+/// Logs what the [`EGRESS`] watch saw. Stateless.
 #[derive(Debug, Default)]
 pub struct LogObserver;
 
 impl<'a> Observer<'a> for LogObserver {
     fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
         match event {
-            Event::Probed { round, targets, reports } => {
+            Event::Probed { watch: EGRESS, round, targets, reports } => {
                 for (target, report) in targets.iter().zip(reports.iter()) {
                     let latency_ms = report.latency.as_secs_f64() * 1000.0;
                     tracing::debug!(
@@ -28,10 +28,10 @@ impl<'a> Observer<'a> for LogObserver {
                     );
                 }
             }
-            Event::Watch(WatchEvent::RoundDone { round, good, succeeded, failed, .. }) => {
+            Event::Watch(EGRESS, WatchEvent::RoundDone { round, good, succeeded, failed, .. }) => {
                 tracing::debug!(event = "round", round, good, succeeded, failed, "round finished");
             }
-            Event::Watch(WatchEvent::BecameUnhealthy(incident)) => {
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(incident)) => {
                 let causes: Vec<String> = incident.failed_targets.iter().map(|f| format!("{} {}", f.url, f.cause)).collect();
                 let why = match incident.rule {
                     Rule::Consecutive => format!("{} consecutive bad rounds", incident.consecutive_bad_rounds),
@@ -49,11 +49,11 @@ impl<'a> Observer<'a> for LogObserver {
                     "egress UNHEALTHY: {why}"
                 );
             }
-            Event::Watch(WatchEvent::BecameHealthy { round, good_rounds }) => {
+            Event::Watch(EGRESS, WatchEvent::BecameHealthy { round, good_rounds }) => {
                 tracing::info!(event = "verdict_changed", from = "unhealthy", to = "healthy", round,
                     "egress HEALTHY again after {good_rounds} consecutive good rounds");
             }
-            Event::Done(_) | Event::FlushTick | Event::Finished { .. } => {}
+            _ => {}
         }
         None
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use nat_watchdog_core::{Cause, Health, WatchEvent};
 use serde::{Serialize, Serializer};
 
-use crate::driver::{Done, Event, Observer, Reaction, StopReason};
+use crate::driver::{Done, Event, Observer, Reaction, StopReason, EGRESS};
 use crate::failover::TriggerOutcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,7 +49,7 @@ fn by_name<S: Serializer>(map: &BTreeMap<Cause, u64>, serializer: S) -> Result<S
     named.serialize(serializer)
 }
 
-/// Counts what happened into a [`RunSummary`].
+/// Counts what happened to the [`EGRESS`] watch (and the failovers) into a [`RunSummary`].
 #[derive(Debug, Default)]
 pub struct SummaryObserver {
     summary: RunSummary,
@@ -65,7 +65,7 @@ impl<'a> Observer<'a> for SummaryObserver {
     fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
         let s = &mut self.summary;
         match event {
-            Event::Probed { reports, .. } => {
+            Event::Probed { watch: EGRESS, reports, .. } => {
                 for report in reports.iter() {
                     s.probes += 1;
                     if let Some(cause) = report.cause {
@@ -74,9 +74,11 @@ impl<'a> Observer<'a> for SummaryObserver {
                     }
                 }
             }
-            Event::Watch(WatchEvent::RoundDone { .. }) => s.rounds += 1,
-            Event::Watch(WatchEvent::BecameUnhealthy(_)) => s.incidents += 1,
-            Event::Watch(WatchEvent::BecameHealthy { .. }) => {}
+            Event::Watch(EGRESS, WatchEvent::RoundDone { health, .. }) => {
+                s.rounds += 1;
+                s.verdict = *health;
+            }
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(_)) => s.incidents += 1,
             Event::Done(Done::Failover(outcome)) => match outcome {
                 TriggerOutcome::Started { execution_arn, .. } => {
                     s.failovers_triggered += 1;
@@ -85,12 +87,11 @@ impl<'a> Observer<'a> for SummaryObserver {
                 TriggerOutcome::AlreadyExists { .. } => s.failovers_triggered += 1,
                 TriggerOutcome::Failed { .. } => s.failover_errors += 1,
             },
-            Event::FlushTick => {}
-            Event::Finished { health, stopped_by, run } => {
-                s.verdict = *health;
+            Event::Finished { stopped_by, run } => {
                 s.stopped_by = *stopped_by;
                 s.run_ms = run.as_millis() as u64;
             }
+            _ => {}
         }
         None
     }
