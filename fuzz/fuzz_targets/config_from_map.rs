@@ -21,7 +21,7 @@ fuzz_target!(|input: (bool, Vec<(u8, String)>, Vec<(String, String)>)| {
     for (k, v) in known {
         vars.insert(key(k).to_string(), v);
     }
-    let mode = if lambda { Mode::Lambda } else { Mode::Cli };
+    let mode = if lambda { Mode::FailoverRequired } else { Mode::DetectOnlyAllowed };
     match Config::from_map(&vars, mode) {
         Ok(c) => {
             assert!(!c.targets.is_empty() && c.targets.len() <= 20);
@@ -29,7 +29,7 @@ fuzz_target!(|input: (bool, Vec<(u8, String)>, Vec<(String, String)>)| {
             assert!(c.interval >= Duration::from_millis(50) && c.timeout >= Duration::from_millis(50));
             assert!(c.timeout + Duration::from_secs(1) < c.max_run);
             assert!(c.unhealthy_threshold >= 1 && c.healthy_threshold >= 1);
-            assert!(mode == Mode::Cli || c.state_machine_arn.is_some());
+            assert!(mode == Mode::DetectOnlyAllowed || c.state_machine_arn.is_some());
             assert!(c.degraded.is_none_or(|w| c.unhealthy_threshold < w.threshold && w.threshold <= w.window && w.window <= 1000));
         }
         Err(e) => {

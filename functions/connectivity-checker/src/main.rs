@@ -101,7 +101,7 @@ fn main() -> ExitCode {
 }
 
 async fn lambda_main() -> ExitCode {
-    let app = match App::build(Mode::Lambda).await {
+    let app = match App::build(Mode::FailoverRequired).await {
         Ok(app) => app,
         Err(e) => {
             // Fails the init phase: Lambda shows the error on the invocation, and the next schedule
@@ -163,7 +163,7 @@ async fn cli_main() -> ExitCode {
         }
         cli::Command::Run { duration } => duration,
     };
-    let app = match App::build(Mode::Cli).await {
+    let app = match App::build(Mode::DetectOnlyAllowed).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("connectivity-checker: configuration error: {e}");
@@ -182,7 +182,7 @@ async fn cli_main() -> ExitCode {
 /// `--print-config`: every variable's effective value (CLI mode) as one JSON object; exit 2 on a
 /// bad value. Needs no AWS and never probes.
 fn print_config() -> ExitCode {
-    let values = Config::effective_values(&environment(), Mode::Cli).and_then(|values| {
+    let values = Config::effective_values(&environment(), Mode::DetectOnlyAllowed).and_then(|values| {
         let arn = values.iter().find(|(name, _)| *name == "FAILOVER_STATE_MACHINE_ARN").and_then(|(_, v)| v.as_deref());
         arn.map(StateMachineArn::parse).transpose()?;
         Ok(values)

@@ -124,7 +124,7 @@ fn config(extra: &[(&str, &str)]) -> Config {
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
-    Config::from_map(&vars, Mode::Lambda).expect("valid test config")
+    Config::from_map(&vars, Mode::FailoverRequired).expect("valid test config")
 }
 
 struct Outcome {

@@ -25,12 +25,12 @@ const SUBNET_FORM: &str = set::SUBNET_ID.form;
 const NAMESPACE_FORM: &str = set::METRICS_NAMESPACE.form;
 const PATH_FORM: &str = set::EXTRA_CA_CERTS.form;
 
-/// Which entry point is running: the Lambda must be able to fail over, the CLI may only detect.
-/// (Only decides whether `FAILOVER_STATE_MACHINE_ARN` is required.)
+/// Whether this run must be able to fail over (the scheduled Lambda function) or may only detect
+/// (the CLI). Decides whether `FAILOVER_STATE_MACHINE_ARN` is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Lambda,
-    Cli,
+    FailoverRequired,
+    DetectOnlyAllowed,
 }
 
 /// Which HTTP statuses mean "the egress path works".
@@ -123,7 +123,7 @@ impl Config {
         };
         let ipv4_only = boolean(vars, &set::IPV4_ONLY)?;
         let state_machine_arn = get(&set::FAILOVER_STATE_MACHINE_ARN).map(str::to_string);
-        if mode == Mode::Lambda && state_machine_arn.is_none() {
+        if mode == Mode::FailoverRequired && state_machine_arn.is_none() {
             return Err(ConfigError::Missing {
                 variable: set::FAILOVER_STATE_MACHINE_ARN.name,
                 when: "when running as a Lambda function",
@@ -421,7 +421,7 @@ mod tests {
     }
 
     fn cli(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_map(&vars(pairs), Mode::Cli)
+        Config::from_map(&vars(pairs), Mode::DetectOnlyAllowed)
     }
 
     const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Failover";
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn lambda_mode_requires_the_state_machine() {
-        let e = Config::from_map(&vars(&[]), Mode::Lambda).unwrap_err();
+        let e = Config::from_map(&vars(&[]), Mode::FailoverRequired).unwrap_err();
         assert_eq!(e.variable(), "FAILOVER_STATE_MACHINE_ARN");
     }
 
@@ -562,7 +562,7 @@ mod tests {
 
     #[test]
     fn effective_values_show_defaults_derived_values_and_what_was_set() {
-        let values: HashMap<&str, Option<String>> = Config::effective_values(&vars(&[]), Mode::Cli).unwrap().into_iter().collect();
+        let values: HashMap<&str, Option<String>> = Config::effective_values(&vars(&[]), Mode::DetectOnlyAllowed).unwrap().into_iter().collect();
         assert_eq!(values.len(), set::ALL.len());
         assert_eq!(values["CONNECTIVITY_CHECK_INTERVAL"].as_deref(), Some("0.4"));
         assert_eq!(values["DEGRADED_THRESHOLD"].as_deref(), Some("6"));
@@ -570,7 +570,7 @@ mod tests {
         assert_eq!(values["CHECK_URLS"].as_deref(), Some(DEFAULT_CHECK_URLS));
         assert_eq!(values["FAILOVER_STATE_MACHINE_ARN"], None);
         let values: HashMap<&str, Option<String>> =
-            Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "10"), ("REQUEST_TIMEOUT", " 1.5 "), ("QUORUM", "")]), Mode::Cli)
+            Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "10"), ("REQUEST_TIMEOUT", " 1.5 "), ("QUORUM", "")]), Mode::DetectOnlyAllowed)
                 .unwrap()
                 .into_iter()
                 .collect();
@@ -579,9 +579,9 @@ mod tests {
         assert_eq!(values["REQUEST_TIMEOUT"].as_deref(), Some("1.5"));
         assert_eq!(values["QUORUM"].as_deref(), Some("1"), "blank counts as unset");
         let values: HashMap<&str, Option<String>> =
-            Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "600")]), Mode::Cli).unwrap().into_iter().collect();
+            Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "600")]), Mode::DetectOnlyAllowed).unwrap().into_iter().collect();
         assert_eq!((values["DEGRADED_WINDOW"].as_deref(), values["DEGRADED_THRESHOLD"].as_deref()), (Some("0"), None));
-        assert_eq!(Config::effective_values(&vars(&[("QUORUM", "x")]), Mode::Cli).unwrap_err().variable(), "QUORUM");
+        assert_eq!(Config::effective_values(&vars(&[("QUORUM", "x")]), Mode::DetectOnlyAllowed).unwrap_err().variable(), "QUORUM");
     }
 
     #[test]

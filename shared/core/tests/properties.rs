@@ -43,14 +43,14 @@ proptest! {
 
     #[test]
     fn config_from_arbitrary_maps_never_panics_and_keeps_its_invariants(vars in vars(), lambda in any::<bool>()) {
-        let mode = if lambda { Mode::Lambda } else { Mode::Cli };
+        let mode = if lambda { Mode::FailoverRequired } else { Mode::DetectOnlyAllowed };
         match Config::from_map(&vars, mode) {
             Ok(c) => {
                 prop_assert!(!c.targets.is_empty() && c.targets.len() <= 20);
                 prop_assert!(c.quorum >= 1 && c.quorum <= c.targets.len());
                 prop_assert!(c.interval >= Duration::from_millis(50) && c.timeout >= Duration::from_millis(50));
                 prop_assert!(c.timeout + Duration::from_secs(1) < c.max_run);
-                prop_assert!(mode == Mode::Cli || c.state_machine_arn.is_some());
+                prop_assert!(mode == Mode::DetectOnlyAllowed || c.state_machine_arn.is_some());
                 // The windowed rule never fires on fewer bad rounds than UNHEALTHY_THRESHOLD asks for.
                 prop_assert!(c.degraded.is_none_or(|w| c.unhealthy_threshold < w.threshold && w.threshold <= w.window && w.window <= 1000));
             }

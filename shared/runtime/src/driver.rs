@@ -149,6 +149,27 @@ struct Finished {
     reports: Vec<ProbeReport>,
 }
 
+/// Probes every target of one watch at once, each bounded by `probe_limit` (a probe that overruns
+/// its own timeout counts as `timeout`), and returns `round` with the reports in target order.
+async fn probe_round<P: Prober>(prober: &P, targets: &[Target], probe_limit: Duration, mut round: Finished) -> Finished {
+    let probes = targets.iter().map(|target| async move {
+        match tokio::time::timeout(probe_limit, prober.probe(target)).await {
+            Ok(report) => report,
+            Err(_) => ProbeReport {
+                cause: Some(Cause::Timeout),
+                status: None,
+                latency: probe_limit,
+                dns: None,
+                connect: None,
+                tls: None,
+                detail: Some("probe overran its timeout".into()),
+            },
+        }
+    });
+    round.reports = futures::future::join_all(probes).await;
+    round
+}
+
 fn broadcast<'a>(observers: &mut [&mut dyn Observer<'a>], event: &Event<'_>, reactions: &mut FuturesUnordered<Reaction<'a>>) {
     for observer in observers.iter_mut() {
         if let Some(reaction) = observer.on_event(event) {
@@ -206,11 +227,10 @@ pub async fn drive<'a, P: Prober, C: Clock>(
                     finished_at: clock.now(),
                     causes: done.reports.iter().map(|r| r.cause).collect(),
                 };
-                let watched = &mut watches[done.watch];
-                let probed = Event::Probed { watch: watched.name, round: &round, targets: watched.targets, reports: &done.reports };
-                broadcast(observers, &probed, &mut reactions);
-                for event in watched.watch.observe(&round) {
-                    broadcast(observers, &Event::Watch(watched.name, &event), &mut reactions);
+                let Watched { name, targets, watch } = &mut watches[done.watch];
+                broadcast(observers, &Event::Probed { watch: name, round: &round, targets, reports: &done.reports }, &mut reactions);
+                for event in watch.observe(&round) {
+                    broadcast(observers, &Event::Watch(name, &event), &mut reactions);
                 }
             }
             Some(done) = reactions.next(), if !reactions.is_empty() => {
@@ -223,22 +243,9 @@ pub async fn drive<'a, P: Prober, C: Clock>(
                     continue;
                 }
                 round_number += 1;
-                let number = round_number;
                 let started_at = clock.now();
                 for (watch, targets) in targets.iter().copied().enumerate() {
-                    let probes = targets.iter().map(|target| async move {
-                        match tokio::time::timeout(probe_limit, prober.probe(target)).await {
-                            Ok(report) => report,
-                            Err(_) => ProbeReport {
-                                cause: Some(Cause::Timeout), status: None, latency: probe_limit,
-                                dns: None, connect: None, tls: None,
-                                detail: Some("probe overran its timeout".into()),
-                            },
-                        }
-                    });
-                    rounds.push_back(async move {
-                        Finished { watch, number, started_at, reports: futures::future::join_all(probes).await }
-                    });
+                    rounds.push_back(probe_round(prober, targets, probe_limit, Finished { watch, number: round_number, started_at, reports: Vec::new() }));
                 }
             }
             _ = flush_timer.tick() => broadcast(observers, &Event::FlushTick, &mut reactions),
