@@ -47,3 +47,20 @@ fn the_infra_parser_reads_a_variables_block() {
     let yaml = "x:\n  Environment:\n    Variables:\n      A: !Ref A\n      B_C: !If [X, !Ref Y, !Ref AWS::NoValue]\n  Policies:\n    - P\n";
     assert_eq!(infra_variables(yaml), BTreeSet::from(["A".to_string(), "B_C".to_string()]));
 }
+
+/// Every variable of the table is read by `Config`: a garbage value is rejected naming it. (A line
+/// added to the table but not to `config.rs` would be silently ignored; this fails instead.) The
+/// ARN's form is the AWS adapter's to check (`nat_watchdog_aws::arn`), so Config takes it as given.
+#[test]
+fn config_reads_every_variable_of_the_table() {
+    use nat_watchdog_core::{Config, Mode};
+    for s in settings::ALL {
+        let mut vars = std::collections::HashMap::from([("AVAILABILITY_ZONE".to_string(), "us-east-1a".to_string())]);
+        vars.insert(s.name.to_string(), "\0{garbage}".to_string());
+        match Config::from_map(&vars, Mode::DetectOnlyAllowed) {
+            Err(e) => assert_eq!(e.variable(), s.name, "{e}"),
+            Ok(c) if s.name == "FAILOVER_STATE_MACHINE_ARN" => assert_eq!(c.state_machine_arn.as_deref(), Some("\0{garbage}")),
+            Ok(_) => panic!("{}=garbage was accepted: is it read by Config::from_map?", s.name),
+        }
+    }
+}
