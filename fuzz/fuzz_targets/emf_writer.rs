@@ -4,8 +4,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use nat_watchdog_engine::emf::{self, EmfContext, MetricsBuffer};
-use nat_watchdog_engine::Cause;
+use nat_watchdog_aws::emf::{self, EmfContext, MetricsBuffer};
+use nat_watchdog_core::Cause;
 use serde_json::Value;
 
 #[derive(Debug, Arbitrary)]

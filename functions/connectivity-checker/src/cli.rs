@@ -2,29 +2,39 @@
 
 use std::time::Duration;
 
-pub const USAGE: &str = "\
+use nat_watchdog_core::settings;
+
+/// `--help`: the options, then every variable of the settings table with its doc and default.
+pub fn usage() -> String {
+    format!(
+        "\
 connectivity-checker - NAT egress watchdog
 
 USAGE:
     connectivity-checker [--duration SECONDS]
+    connectivity-checker --print-config
 
 Probes CHECK_URLS on a fixed cadence and reports egress health. Runs until SIGINT/SIGTERM, or for
-SECONDS when --duration is given. Configuration comes from the environment (see docs/CONTRACTS.md):
-CHECK_URLS, CONNECTIVITY_CHECK_INTERVAL, REQUEST_TIMEOUT, UNHEALTHY_THRESHOLD, HEALTHY_THRESHOLD,
-QUORUM, HTTP_STATUS_POLICY, IPV4_ONLY, FAILOVER_STATE_MACHINE_ARN, AVAILABILITY_ZONE, SUBNET_ID,
-METRICS_NAMESPACE, METRICS_FLUSH_INTERVAL, FAILOVER_DEDUP_WINDOW, EXTRA_CA_CERTS.
-stdout carries CloudWatch EMF documents only, one per line; logs go to stderr.
+SECONDS when --duration is given. stdout carries CloudWatch EMF documents only, one per line; logs
+go to stderr.
 
 OPTIONS:
     --duration SECONDS   stop after SECONDS (fractions allowed)
+    --print-config       print every variable's effective value as one JSON object and exit
     -h, --help           print this help
     -V, --version        print the version
 
-EXIT CODES: 0 clean stop, 2 bad configuration or usage.";
+ENVIRONMENT (see docs/CONTRACTS.md; a variable set to an empty string counts as unset):
+{}
+EXIT CODES: 0 clean stop, 2 bad configuration or usage.",
+        settings::help_text()
+    )
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Run { duration: Option<Duration> },
+    PrintConfig,
     Help,
     Version,
 }
@@ -46,6 +56,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Us
         let value = match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
+            "--print-config" => return Ok(Command::PrintConfig),
             "--duration" => args.next().ok_or(UsageError::MissingDuration)?,
             other if other.starts_with("--duration=") => other["--duration=".len()..].to_string(),
             other => return Err(UsageError::Unknown(other.to_string())),
@@ -74,10 +85,20 @@ mod tests {
         assert_eq!(parse(&["--duration=60"]), Ok(Command::Run { duration: Some(Duration::from_secs(60)) }));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["-V"]), Ok(Command::Version));
+        assert_eq!(parse(&["--print-config"]), Ok(Command::PrintConfig));
         assert_eq!(parse(&["--duration"]), Err(UsageError::MissingDuration));
         for bad in ["0", "-3", "NaN", "inf", "soon"] {
             assert_eq!(parse(&["--duration", bad]), Err(UsageError::BadDuration(bad.into())), "{bad}");
         }
         assert_eq!(parse(&["--verbose"]), Err(UsageError::Unknown("--verbose".into())));
+    }
+
+    #[test]
+    fn help_lists_every_variable_of_the_settings_table() {
+        let help = usage();
+        for s in settings::ALL {
+            assert!(help.contains(s.name), "--help lacks {}", s.name);
+        }
+        assert!(help.contains("DEGRADED_WINDOW") && help.contains("MAX_RUN_SECONDS"));
     }
 }

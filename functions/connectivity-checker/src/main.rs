@@ -1,53 +1,63 @@
 //! Entry points. With `AWS_LAMBDA_RUNTIME_API` set this is the Lambda function serving EventBridge
 //! scheduled events; without it, the same engine runs as a command-line tool. Both stay thin: they
-//! read the config once, build the adapters once, and hand them to `nat_watchdog_engine::run`.
+//! read the config once, build the adapters once, and hand them to `nat_watchdog_runtime::run`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
 mod init_error;
 mod logging;
-mod sfn;
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
-use nat_watchdog_engine::{
-    budget_from_deadline, run, AnchoredClock, BudgetSource, Config, HttpProber, LineWriter, Mode, Ports, RunLimits,
-    RunSummary,
-};
+use nat_watchdog_aws::{budget_from_deadline, BudgetSource, EmfMetrics, SfnStarter, StateMachineArn, StepFunctions};
+use nat_watchdog_core::{Config, ConfigError, Mode};
+use nat_watchdog_probe::{HttpProber, TlsSetupError};
+use nat_watchdog_runtime::{run, AnchoredClock, LineWriter, Ports, RunLimits, RunSummary};
 use tokio::time::Instant;
-
-use crate::sfn::SfnStarter;
 
 /// What one process builds once and every invocation reuses.
 struct App {
     config: Config,
     prober: HttpProber,
-    starter: Option<SfnStarter>,
+    failover: Option<StepFunctions<SfnStarter>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum StartupError {
     #[error(transparent)]
-    Config(#[from] nat_watchdog_engine::ConfigError),
+    Config(#[from] ConfigError),
     #[error(transparent)]
-    Tls(#[from] nat_watchdog_engine::TlsSetupError),
+    Tls(#[from] TlsSetupError),
+}
+
+/// The process environment, read once.
+fn environment() -> HashMap<String, String> {
+    std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect()
+}
+
+/// The configuration from the environment, with the failover backend's own check of its ARN.
+fn read_config(mode: Mode) -> Result<(Config, Option<StateMachineArn>), ConfigError> {
+    let config = Config::from_map(&environment(), mode)?;
+    let arn = config.state_machine_arn.as_deref().map(StateMachineArn::parse).transpose()?;
+    Ok((config, arn))
 }
 
 impl App {
     async fn build(mode: Mode) -> Result<App, StartupError> {
-        let config = Config::from_env(mode)?;
+        let (config, arn) = read_config(mode)?;
         let prober = HttpProber::new(
             config.timeout,
             config.status_policy.clone(),
             config.ipv4_only,
             config.extra_ca_certs.as_deref(),
         )?;
-        let starter = match &config.state_machine_arn {
-            Some(_) => Some(SfnStarter::from_env().await),
+        let failover = match arn {
+            Some(arn) => Some(StepFunctions::new(SfnStarter::from_env().await, arn, config.dedup_window)),
             None => None,
         };
         tracing::info!(
@@ -57,13 +67,14 @@ impl App {
             availability_zone = %config.availability_zone, subnet_id = %config.subnet_id,
             failover = config.state_machine_arn.is_some(), "configuration loaded"
         );
-        Ok(App { config, prober, starter })
+        Ok(App { config, prober, failover })
     }
 
     async fn run(&self, limits: RunLimits, shutdown: impl std::future::Future<Output = ()>) -> RunSummary {
         let mut sink = LineWriter::new(std::io::stdout());
         let clock = AnchoredClock::new();
-        let ports = Ports { prober: &self.prober, failover: self.starter.as_ref(), sink: &mut sink, clock: &clock };
+        let mut metrics = EmfMetrics::new(&self.config, &mut sink, &clock);
+        let ports = Ports { prober: &self.prober, failover: self.failover.as_ref(), clock: &clock, observers: vec![&mut metrics] };
         run(&self.config, ports, limits, shutdown).await
     }
 }
@@ -90,7 +101,7 @@ fn main() -> ExitCode {
 }
 
 async fn lambda_main() -> ExitCode {
-    let app = match App::build(Mode::Lambda).await {
+    let app = match App::build(Mode::FailoverRequired).await {
         Ok(app) => app,
         Err(e) => {
             // Fails the init phase: Lambda shows the error on the invocation, and the next schedule
@@ -142,16 +153,17 @@ async fn cli_main() -> ExitCode {
     };
     let duration = match command {
         cli::Command::Help => {
-            println!("{}", cli::USAGE);
+            println!("{}", cli::usage());
             return ExitCode::SUCCESS;
         }
+        cli::Command::PrintConfig => return print_config(),
         cli::Command::Version => {
             println!("connectivity-checker {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         cli::Command::Run { duration } => duration,
     };
-    let app = match App::build(Mode::Cli).await {
+    let app = match App::build(Mode::DetectOnlyAllowed).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("connectivity-checker: configuration error: {e}");
@@ -165,6 +177,30 @@ async fn cli_main() -> ExitCode {
     let summary = app.run(limits, shutdown_signal()).await;
     tracing::info!(event = "summary", summary = %serde_json::to_string(&summary).unwrap_or_default(), "summary");
     ExitCode::SUCCESS
+}
+
+/// `--print-config`: every variable's effective value (CLI mode) as one JSON object; exit 2 on a
+/// bad value. Needs no AWS and never probes.
+fn print_config() -> ExitCode {
+    let values = Config::effective_values(&environment(), Mode::DetectOnlyAllowed).and_then(|values| {
+        let arn = values.iter().find(|(name, _)| *name == "FAILOVER_STATE_MACHINE_ARN").and_then(|(_, v)| v.as_deref());
+        arn.map(StateMachineArn::parse).transpose()?;
+        Ok(values)
+    });
+    match values {
+        Ok(values) => {
+            let object: serde_json::Map<String, serde_json::Value> = values
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value.map_or(serde_json::Value::Null, serde_json::Value::String)))
+                .collect();
+            println!("{}", serde_json::Value::Object(object));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("connectivity-checker: configuration error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -181,3 +181,20 @@ async fn a_bad_configuration_is_reported_as_an_init_error() {
     assert!(run.stdout.is_empty());
     assert!(event(&run.logs, "probe").is_empty());
 }
+
+/// cargo-lambda's emulator serves the Runtime API under a path prefix
+/// (`AWS_LAMBDA_RUNTIME_API=127.0.0.1:9000/.rt`); `lambda_runtime` joins its paths to it, and so
+/// must the init-error report (it used to fail with "invalid port value" and leave the invoke hanging).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_api_with_a_path_prefix_gets_the_init_error_under_that_prefix() {
+    let (runtime, mut rx) = fake_runtime(Some(5_000)).await;
+    let prefixed = format!("{runtime}/.rt");
+    let checker = Checker::spawn(&lambda_env(&prefixed, &[("UNHEALTHY_THRESHOLD", "0".into())]), &[]);
+    let (path, body, _) = next_post(&mut rx, Duration::from_secs(10)).await;
+    assert_eq!(path, "/.rt/2018-06-01/runtime/init/error");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["errorType"], "Runtime.ConfigError");
+    assert!(error["errorMessage"].as_str().unwrap().contains("UNHEALTHY_THRESHOLD"), "{error}");
+    let run = checker.finish(Duration::from_secs(5)).await;
+    assert_eq!(run.status.code(), Some(2));
+}

@@ -507,6 +507,6 @@ pub fn metric_sum(stdout: &[String], name: &str) -> f64 {
 pub fn assert_all_emf(stdout: &[String]) {
     assert!(!stdout.is_empty(), "no EMF written");
     for line in stdout {
-        nat_watchdog_engine::emf::validate(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        nat_watchdog_aws::emf::validate(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
 }

@@ -8,3 +8,4 @@ mod faults;
 mod hostile;
 mod security;
 mod lambda;
+mod print_config;

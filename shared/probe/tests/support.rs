@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nat_watchdog_engine::{HttpProber, ProbeReport, Prober, StatusPolicy, Target};
+use nat_watchdog_core::{StatusPolicy, Target};
+use nat_watchdog_probe::{HttpProber, ProbeReport, Prober};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -1,4 +1,5 @@
-//! Configuration: read once from the environment (or any map), validated before the first probe.
+//! Configuration: parsed once from a map of the environment through the settings table
+//! ([`crate::settings`]), validated before the first probe.
 //!
 //! Every error names the variable, the value it saw and the form it accepts, so a bad deployment
 //! fails at start-up with one line an operator can act on.
@@ -7,18 +8,29 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::settings::{self as set, Kind, Setting};
+use crate::settings::{BOOL_FORM, COUNT_FORM, SECONDS_FORM};
 use crate::target::{Target, TargetError};
 use crate::verdict::WindowRule;
 
-/// Public, diverse, CDN-fronted endpoints that answer a tiny response quickly.
-pub const DEFAULT_CHECK_URLS: &str =
-    "https://www.google.com/generate_204,https://cloudflare.com/cdn-cgi/trace,https://aws.amazon.com/favicon.ico";
+pub use crate::settings::DEFAULT_CHECK_URLS;
 
-/// Which entry point is running: the Lambda must be able to fail over, the CLI may only detect.
+const URLS_FORM: &str = set::CHECK_URLS.form;
+const POLICY_FORM: &str = set::HTTP_STATUS_POLICY.form;
+const DEGRADED_WINDOW_FORM: &str = set::DEGRADED_WINDOW.form;
+const DEGRADED_THRESHOLD_FORM: &str = set::DEGRADED_THRESHOLD.form;
+const ARN_FORM: &str = set::FAILOVER_STATE_MACHINE_ARN.form;
+const AZ_FORM: &str = set::AVAILABILITY_ZONE.form;
+const SUBNET_FORM: &str = set::SUBNET_ID.form;
+const NAMESPACE_FORM: &str = set::METRICS_NAMESPACE.form;
+const PATH_FORM: &str = set::EXTRA_CA_CERTS.form;
+
+/// Whether this run must be able to fail over (the scheduled Lambda function) or may only detect
+/// (the CLI). Decides whether `FAILOVER_STATE_MACHINE_ARN` is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    Lambda,
-    Cli,
+    FailoverRequired,
+    DetectOnlyAllowed,
 }
 
 /// Which HTTP statuses mean "the egress path works".
@@ -56,6 +68,7 @@ pub struct Config {
     pub quorum: usize,
     pub status_policy: StatusPolicy,
     pub ipv4_only: bool,
+    /// As given; its form is checked by the AWS adapter (`nat_watchdog_aws::arn`).
     pub state_machine_arn: Option<String>,
     pub availability_zone: String,
     pub subnet_id: String,
@@ -85,62 +98,41 @@ impl ConfigError {
     }
 }
 
-const URLS_FORM: &str = "comma-separated http:// or https:// URLs, each listed once";
-const SECONDS_FORM: &str = "a number of seconds (fractions allowed, e.g. 0.5)";
-const COUNT_FORM: &str = "a whole number from 1 to 1000";
-const POLICY_FORM: &str =
-    "below-500, any, 2xx, 2xx-3xx, or a comma-separated list of codes and ranges such as 200-299,404";
-const DEGRADED_WINDOW_FORM: &str = "a number of rounds from 0 (rule off) to 1000, at least DEGRADED_THRESHOLD";
-const DEGRADED_THRESHOLD_FORM: &str = "a whole number of bad rounds above UNHEALTHY_THRESHOLD and at most DEGRADED_WINDOW";
-const BOOL_FORM: &str = "true or false";
-const ARN_FORM: &str = "arn:<partition>:states:<region>:<12-digit account>:stateMachine:<name>";
-const AZ_FORM: &str = "an availability zone name or id such as us-east-1a or use1-az1";
-const SUBNET_FORM: &str = "a subnet id such as subnet-0123456789abcdef0 (letters, digits, '-', '_')";
-const NAMESPACE_FORM: &str = "1-255 characters of [a-zA-Z0-9 ._#:/-], not starting with AWS/";
-const PATH_FORM: &str = "the path of a PEM file with one or more certificates";
-
 impl Config {
-    /// Reads the process environment once.
-    pub fn from_env(mode: Mode) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = std::env::vars_os()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-            .collect();
-        Config::from_map(&vars, mode)
-    }
-
-    /// Parses and validates a configuration from a map of variables (tests pass a map, never `set_var`).
+    /// Parses and validates a configuration from a map of variables (the binary passes the process
+    /// environment, read once; tests pass a map, never `set_var`).
     pub fn from_map(vars: &HashMap<String, String>, mode: Mode) -> Result<Config, ConfigError> {
-        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let get = |setting: &Setting| setting.raw(vars);
 
-        let targets = parse_targets(get("CHECK_URLS").unwrap_or(DEFAULT_CHECK_URLS))?;
-        let interval = seconds(get, "CONNECTIVITY_CHECK_INTERVAL", 0.4, 0.05, 300.0)?;
-        let timeout = seconds(get, "REQUEST_TIMEOUT", 0.8, 0.05, 60.0)?;
-        let unhealthy_threshold = count(get, "UNHEALTHY_THRESHOLD", 3)?;
-        let healthy_threshold = count(get, "HEALTHY_THRESHOLD", 3)?;
-        let degraded = parse_degraded(get, unhealthy_threshold)?;
-        let quorum = count(get, "QUORUM", 1)? as usize;
+        let targets = parse_targets(set::CHECK_URLS.raw_or_default(vars).unwrap_or(DEFAULT_CHECK_URLS))?;
+        let interval = seconds(vars, &set::CONNECTIVITY_CHECK_INTERVAL)?;
+        let timeout = seconds(vars, &set::REQUEST_TIMEOUT)?;
+        let unhealthy_threshold = count(vars, &set::UNHEALTHY_THRESHOLD)?;
+        let healthy_threshold = count(vars, &set::HEALTHY_THRESHOLD)?;
+        let degraded = parse_degraded(get(&set::DEGRADED_WINDOW), get(&set::DEGRADED_THRESHOLD), unhealthy_threshold)?;
+        let quorum = count(vars, &set::QUORUM)? as usize;
         if quorum > targets.len() {
             return Err(ConfigError::Invalid {
-                variable: "QUORUM",
+                variable: set::QUORUM.name,
                 value: quorum.to_string(),
                 reason: format!("only {} target(s) are configured in CHECK_URLS", targets.len()),
-                expected: "a whole number from 1 to the number of CHECK_URLS",
+                expected: set::QUORUM.form,
             });
         }
-        let status_policy = match get("HTTP_STATUS_POLICY") {
+        let status_policy = match get(&set::HTTP_STATUS_POLICY) {
             None => StatusPolicy::Below500,
             Some(v) => parse_policy(v)?,
         };
-        let ipv4_only = boolean(get, "IPV4_ONLY", true)?;
-        let state_machine_arn = get("FAILOVER_STATE_MACHINE_ARN").map(parse_arn).transpose()?;
-        if mode == Mode::Lambda && state_machine_arn.is_none() {
+        let ipv4_only = boolean(vars, &set::IPV4_ONLY)?;
+        let state_machine_arn = get(&set::FAILOVER_STATE_MACHINE_ARN).map(str::to_string);
+        if mode == Mode::FailoverRequired && state_machine_arn.is_none() {
             return Err(ConfigError::Missing {
-                variable: "FAILOVER_STATE_MACHINE_ARN",
+                variable: set::FAILOVER_STATE_MACHINE_ARN.name,
                 when: "when running as a Lambda function",
                 expected: ARN_FORM,
             });
         }
-        let availability_zone = match get("AVAILABILITY_ZONE") {
+        let availability_zone = match get(&set::AVAILABILITY_ZONE) {
             Some(v) => identifier(v, "AVAILABILITY_ZONE", AZ_FORM, 32, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')?,
             None if state_machine_arn.is_some() => {
                 return Err(ConfigError::Missing {
@@ -151,16 +143,16 @@ impl Config {
             }
             None => "unknown".to_string(),
         };
-        let subnet_id = match get("SUBNET_ID") {
+        let subnet_id = match set::SUBNET_ID.raw_or_default(vars) {
             Some(v) => identifier(v, "SUBNET_ID", SUBNET_FORM, 64, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_')?,
             None => "unknown".to_string(),
         };
-        let namespace = parse_namespace(get("METRICS_NAMESPACE").unwrap_or("NatEgressWatchdog"))?;
-        let flush_interval = seconds(get, "METRICS_FLUSH_INTERVAL", 5.0, 1.0, 60.0)?;
-        let per_target_metrics = boolean(get, "PER_TARGET_METRICS", false)?;
-        let max_run = seconds(get, "MAX_RUN_SECONDS", 60.0, 1.0, 900.0)?;
-        let dedup_window = seconds(get, "FAILOVER_DEDUP_WINDOW", 60.0, 1.0, 86_400.0)?;
-        let extra_ca_certs = get("EXTRA_CA_CERTS").map(|v| {
+        let namespace = parse_namespace(set::METRICS_NAMESPACE.raw_or_default(vars).unwrap_or("NatEgressWatchdog"))?;
+        let flush_interval = seconds(vars, &set::METRICS_FLUSH_INTERVAL)?;
+        let per_target_metrics = boolean(vars, &set::PER_TARGET_METRICS)?;
+        let max_run = seconds(vars, &set::MAX_RUN_SECONDS)?;
+        let dedup_window = seconds(vars, &set::FAILOVER_DEDUP_WINDOW)?;
+        let extra_ca_certs = get(&set::EXTRA_CA_CERTS).map(|v| {
             if v.contains('\0') {
                 Err(invalid("EXTRA_CA_CERTS", v, "contains a NUL byte", PATH_FORM))
             } else {
@@ -204,6 +196,38 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every setting's effective value, in the order of the settings table, as text in its accepted
+    /// form: the value as set, else the default (derived ones computed), else `None`. Validates
+    /// like [`Config::from_map`] (what `--print-config` prints).
+    pub fn effective_values(
+        vars: &HashMap<String, String>,
+        mode: Mode,
+    ) -> Result<Vec<(&'static str, Option<String>)>, ConfigError> {
+        let config = Config::from_map(vars, mode)?;
+        Ok(set::ALL
+            .iter()
+            .map(|s| {
+                let value = match (s.raw_or_default(vars), s.default) {
+                    (Some(v), _) => Some(v.to_string()),
+                    (None, set::Default::Derived(_)) => config.derived(s.name),
+                    (None, _) => None,
+                };
+                (s.name, value)
+            })
+            .collect())
+    }
+
+    /// The value a derived setting took.
+    fn derived(&self, name: &str) -> Option<String> {
+        match name {
+            "DEGRADED_WINDOW" => Some(self.degraded.map_or(0, |w| w.window).to_string()),
+            "DEGRADED_THRESHOLD" => self.degraded.map(|w| w.threshold.to_string()),
+            _ => None,
+        }
+    }
+}
+
 fn invalid(variable: &'static str, value: &str, reason: impl Into<String>, expected: &'static str) -> ConfigError {
     ConfigError::Invalid { variable, value: value.to_string(), reason: reason.into(), expected }
 }
@@ -235,14 +259,14 @@ fn parse_targets(raw: &str) -> Result<Vec<Target>, ConfigError> {
     Ok(targets)
 }
 
-fn seconds<'a>(
-    get: impl Fn(&str) -> Option<&'a str>,
-    variable: &'static str,
-    default: f64,
-    min: f64,
-    max: f64,
-) -> Result<Duration, ConfigError> {
-    let Some(raw) = get(variable) else { return Ok(Duration::from_secs_f64(default)) };
+/// Reads a `Kind::Seconds` setting (its default through the same parser).
+fn seconds(vars: &HashMap<String, String>, setting: &Setting) -> Result<Duration, ConfigError> {
+    let (min, max) = match setting.kind {
+        Kind::Seconds { min, max } => (min, max),
+        _ => (0.0, f64::MAX),
+    };
+    let Some(raw) = setting.raw_or_default(vars) else { return Ok(Duration::ZERO) };
+    let variable = setting.name;
     let value: f64 = raw
         .parse()
         .map_err(|_| invalid(variable, raw, "not a number", SECONDS_FORM))?;
@@ -255,8 +279,10 @@ fn seconds<'a>(
     Ok(Duration::from_secs_f64(value))
 }
 
-fn count<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, default: u32) -> Result<u32, ConfigError> {
-    let Some(raw) = get(variable) else { return Ok(default) };
+/// Reads a `Kind::Count` setting (its default through the same parser).
+fn count(vars: &HashMap<String, String>, setting: &Setting) -> Result<u32, ConfigError> {
+    let variable = setting.name;
+    let Some(raw) = setting.raw_or_default(vars) else { return Ok(1) };
     let value: u32 = raw.parse().map_err(|_| invalid(variable, raw, "not a whole number", COUNT_FORM))?;
     if !(1..=1000).contains(&value) {
         return Err(invalid(variable, raw, "outside 1..=1000", COUNT_FORM));
@@ -269,8 +295,9 @@ fn count<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, defa
 /// of bad rounds than the operator asked for: threshold max(6, 2 × UNHEALTHY_THRESHOLD), window
 /// max(30, 5 × threshold) up to 1000 rounds (off by default above UNHEALTHY_THRESHOLD 500, where no
 /// window fits). Explicit values must keep that promise too; `DEGRADED_WINDOW=0` turns the rule off.
-fn parse_degraded<'a>(
-    get: impl Fn(&str) -> Option<&'a str>,
+fn parse_degraded(
+    window: Option<&str>,
+    threshold: Option<&str>,
     unhealthy_threshold: u32,
 ) -> Result<Option<WindowRule>, ConfigError> {
     let whole = |variable: &'static str, raw: &str, form: &'static str| -> Result<u32, ConfigError> {
@@ -280,8 +307,8 @@ fn parse_degraded<'a>(
         }
         Ok(value)
     };
-    let window = get("DEGRADED_WINDOW").map(|raw| whole("DEGRADED_WINDOW", raw, DEGRADED_WINDOW_FORM)).transpose()?;
-    let explicit = get("DEGRADED_THRESHOLD")
+    let window = window.map(|raw| whole("DEGRADED_WINDOW", raw, DEGRADED_WINDOW_FORM)).transpose()?;
+    let explicit = threshold
         .map(|raw| whole("DEGRADED_THRESHOLD", raw, DEGRADED_THRESHOLD_FORM).map(|t| (raw, t)))
         .transpose()?;
     if window == Some(0) {
@@ -320,12 +347,13 @@ fn parse_degraded<'a>(
     Ok(Some(WindowRule { window, threshold }))
 }
 
-fn boolean<'a>(get: impl Fn(&str) -> Option<&'a str>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match get(variable).map(|v| v.to_ascii_lowercase()) {
-        None => Ok(default),
+/// Reads a `Kind::Bool` setting (its default through the same parser).
+fn boolean(vars: &HashMap<String, String>, setting: &Setting) -> Result<bool, ConfigError> {
+    match setting.raw_or_default(vars).map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
         Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
         Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
-        Some(v) => Err(invalid(variable, &v, "not a boolean", BOOL_FORM)),
+        Some(v) => Err(invalid(setting.name, &v, "not a boolean", BOOL_FORM)),
     }
 }
 
@@ -363,34 +391,6 @@ fn parse_policy(raw: &str) -> Result<StatusPolicy, ConfigError> {
     Ok(StatusPolicy::Ranges(ranges))
 }
 
-fn parse_arn(raw: &str) -> Result<String, ConfigError> {
-    let bad = |reason: &str| invalid("FAILOVER_STATE_MACHINE_ARN", raw, reason, ARN_FORM);
-    let parts: Vec<&str> = raw.splitn(7, ':').collect();
-    if parts.len() != 7 || parts[0] != "arn" {
-        return Err(bad("not an ARN with 7 ':'-separated parts"));
-    }
-    if !parts[1].starts_with("aws") {
-        return Err(bad("unknown partition"));
-    }
-    if parts[2] != "states" {
-        return Err(bad("not a Step Functions (states) ARN"));
-    }
-    if parts[3].is_empty() || !parts[3].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(bad("missing or malformed region"));
-    }
-    if parts[4].len() != 12 || !parts[4].chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("the account id is not 12 digits"));
-    }
-    if parts[5] != "stateMachine" {
-        return Err(bad("not a stateMachine ARN (an execution or activity ARN?)"));
-    }
-    let name = parts[6];
-    if name.is_empty() || name.len() > 80 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(bad("the state machine name must be 1-80 of [A-Za-z0-9_-]"));
-    }
-    Ok(raw.to_string())
-}
-
 fn identifier(
     raw: &str,
     variable: &'static str,
@@ -425,7 +425,7 @@ mod tests {
     }
 
     fn cli(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_map(&vars(pairs), Mode::Cli)
+        Config::from_map(&vars(pairs), Mode::DetectOnlyAllowed)
     }
 
     const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Failover";
@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn lambda_mode_requires_the_state_machine() {
-        let e = Config::from_map(&vars(&[]), Mode::Lambda).unwrap_err();
+        let e = Config::from_map(&vars(&[]), Mode::FailoverRequired).unwrap_err();
         assert_eq!(e.variable(), "FAILOVER_STATE_MACHINE_ARN");
     }
 
@@ -522,9 +522,6 @@ mod tests {
             ("HTTP_STATUS_POLICY", "sometimes", "not an HTTP status"),
             ("HTTP_STATUS_POLICY", "399-200", "reversed"),
             ("IPV4_ONLY", "maybe", "not a boolean"),
-            ("FAILOVER_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123:stateMachine:x", "12 digits"),
-            ("FAILOVER_STATE_MACHINE_ARN", "arn:aws:lambda:us-east-1:123456789012:function:x", "states"),
-            ("FAILOVER_STATE_MACHINE_ARN", "Failover", "7"),
             ("METRICS_NAMESPACE", "AWS/NATGateway", "reserved"),
             ("METRICS_NAMESPACE", "bad{ns}", "not allowed"),
             ("SUBNET_ID", "subnet 1", "not allowed"),
@@ -534,11 +531,7 @@ mod tests {
             ("DEGRADED_THRESHOLD", "six", "not a whole number"),
         ];
         for &(variable, value, reason) in cases {
-            let mut pairs = vec![(variable, value)];
-            if variable == "FAILOVER_STATE_MACHINE_ARN" {
-                pairs.push(("AVAILABILITY_ZONE", "us-east-1a"));
-            }
-            let err = cli(&pairs).expect_err(&format!("{variable}={value} must be rejected"));
+            let err = cli(&[(variable, value)]).expect_err(&format!("{variable}={value} must be rejected"));
             assert_eq!(err.variable(), variable, "{variable}={value}: {err}");
             let text = err.to_string();
             assert!(text.contains(reason), "{variable}={value}: {text:?} should mention {reason:?}");
@@ -583,6 +576,30 @@ mod tests {
         let e = cli(&[("CHECK_URLS", "https://user:hunter2@a.example/?token=s3cret,ftp://x")]).unwrap_err();
         let text = e.to_string();
         assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn effective_values_show_defaults_derived_values_and_what_was_set() {
+        let values: HashMap<&str, Option<String>> = Config::effective_values(&vars(&[]), Mode::DetectOnlyAllowed).unwrap().into_iter().collect();
+        assert_eq!(values.len(), set::ALL.len());
+        assert_eq!(values["CONNECTIVITY_CHECK_INTERVAL"].as_deref(), Some("0.4"));
+        assert_eq!(values["DEGRADED_THRESHOLD"].as_deref(), Some("6"));
+        assert_eq!(values["DEGRADED_WINDOW"].as_deref(), Some("30"));
+        assert_eq!(values["CHECK_URLS"].as_deref(), Some(DEFAULT_CHECK_URLS));
+        assert_eq!(values["FAILOVER_STATE_MACHINE_ARN"], None);
+        let values: HashMap<&str, Option<String>> =
+            Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "10"), ("REQUEST_TIMEOUT", " 1.5 "), ("QUORUM", "")]), Mode::DetectOnlyAllowed)
+                .unwrap()
+                .into_iter()
+                .collect();
+        assert_eq!(values["DEGRADED_THRESHOLD"].as_deref(), Some("20"));
+        assert_eq!(values["DEGRADED_WINDOW"].as_deref(), Some("100"));
+        assert_eq!(values["REQUEST_TIMEOUT"].as_deref(), Some("1.5"));
+        assert_eq!(values["QUORUM"].as_deref(), Some("1"), "blank counts as unset");
+        let values: HashMap<&str, Option<String>> =
+            Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "600")]), Mode::DetectOnlyAllowed).unwrap().into_iter().collect();
+        assert_eq!((values["DEGRADED_WINDOW"].as_deref(), values["DEGRADED_THRESHOLD"].as_deref()), (Some("0"), None));
+        assert_eq!(Config::effective_values(&vars(&[("QUORUM", "x")]), Mode::DetectOnlyAllowed).unwrap_err().variable(), "QUORUM");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The engine's outside capabilities, one small trait each, with the real adapters that need no AWS.
-//! (The Step Functions adapter lives in the function crate; the prober in `probe`.)
+//! The run loop's outside capabilities that need no AWS, one small trait each, with their real
+//! adapters: the wall clock and where metric documents go. (The prober is `nat_watchdog_probe::Prober`,
+//! the failover port is [`crate::failover::FailoverPort`]; their AWS and network adapters live in
+//! their own crates.)
 
 use std::io::{self, Write};
 use std::time::SystemTime;

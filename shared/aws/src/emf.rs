@@ -12,7 +12,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::probe::Cause;
+use nat_watchdog_core::Cause;
 
 /// At most this many values in one metric's array.
 pub const MAX_VALUES: usize = 100;
@@ -54,16 +54,9 @@ pub struct MetricsBuffer {
     targets: Vec<TargetStats>,
 }
 
+/// The metric counting one cause (the names live with the causes in `nat_watchdog_core::cause`).
 fn cause_metric(c: Cause) -> &'static str {
-    match c {
-        Cause::Dns => "ProbeFailureDns",
-        Cause::ConnectRefused => "ProbeFailureConnectRefused",
-        Cause::ConnectTimeout => "ProbeFailureConnectTimeout",
-        Cause::Tls => "ProbeFailureTls",
-        Cause::HttpStatus => "ProbeFailureHttpStatus",
-        Cause::Timeout => "ProbeFailureTimeout",
-        Cause::Other => "ProbeFailureOther",
-    }
+    c.metric_name()
 }
 
 impl MetricsBuffer {

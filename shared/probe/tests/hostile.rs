@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nat_watchdog_engine::{Cause, HttpProber, StatusPolicy};
+use nat_watchdog_core::{Cause, StatusPolicy};
+use nat_watchdog_probe::HttpProber;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

@@ -15,9 +15,9 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     Healthy,
@@ -41,7 +41,7 @@ pub struct WindowRule {
 }
 
 /// Which rule turned the verdict UNHEALTHY.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     /// `fall` consecutive bad rounds. Checked first: when both rules hold, this is the one reported.
@@ -116,6 +116,11 @@ impl<S: Copy> Verdict<S> {
         } else {
             Health::Healthy
         }
+    }
+
+    /// Consecutive good rounds that turn an UNHEALTHY verdict HEALTHY again.
+    pub fn rise(&self) -> u32 {
+        self.rise
     }
 
     /// Consecutive bad rounds so far (0 after a good round).

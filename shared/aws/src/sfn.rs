@@ -1,13 +1,95 @@
-//! The Step Functions adapter: the engine's `FailoverStarter` over `aws-sdk-sfn`.
+//! The Step Functions failover backend: the run loop's [`FailoverPort`] as `StartExecution` of the
+//! Failover state machine, under a deterministic execution name per AZ and incident (so that every
+//! checker of one AZ starts one execution; `ExecutionAlreadyExists` means someone already did).
 //!
-//! The SDK's own retries are off: the engine owns the retry budget so that it can be bounded by the
-//! invocation deadline and tested without AWS.
+//! [`StepFunctions`] names the execution and builds its input; [`ExecutionStarter`] sends it
+//! ([`SfnStarter`] over `aws-sdk-sfn`, a fake in tests). The SDK's own retries are off: the run loop
+//! owns the retry budget so that it can be bounded by the invocation deadline and tested without AWS.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
-use nat_watchdog_engine::{FailoverRequest, FailoverStarter, StartError, StartOutcome};
+use nat_watchdog_core::{timefmt, FailoverInput};
+use nat_watchdog_runtime::{FailoverPort, FailoverRequest, StartError, StartOutcome};
+
+use crate::arn::StateMachineArn;
+
+/// One StartExecution call's worth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartExecutionRequest {
+    pub state_machine_arn: String,
+    pub name: String,
+    pub input: FailoverInput,
+}
+
+impl StartExecutionRequest {
+    pub fn input_json(&self) -> String {
+        self.input.to_json()
+    }
+}
+
+/// The capability to call StartExecution.
+pub trait ExecutionStarter: Send + Sync {
+    fn start(&self, request: &StartExecutionRequest) -> impl Future<Output = Result<StartOutcome, StartError>> + Send;
+}
+
+/// `nat-failover-<az>-<UTC start of the dedup window holding the outage start>`.
+///
+/// Every checker of one AZ (several subnets, overlapping invocations) that sees the same outage
+/// derives the same name, so Step Functions itself deduplicates: the second caller gets
+/// `ExecutionAlreadyExists`. Outage starts that straddle a window boundary get two names; the
+/// Failover state machine is idempotent, so that costs a second no-op execution, never a wrong route.
+pub fn execution_name(availability_zone: &str, outage_started: SystemTime, window: Duration) -> String {
+    let secs = outage_started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let window = window.as_secs().max(1);
+    let bucket = UNIX_EPOCH + Duration::from_secs(secs - secs % window);
+    let az: String = availability_zone
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(48)
+        .collect();
+    format!("nat-failover-{az}-{}", timefmt::compact(bucket))
+}
+
+/// The failover port over Step Functions.
+#[derive(Debug, Clone)]
+pub struct StepFunctions<S> {
+    starter: S,
+    state_machine_arn: StateMachineArn,
+    dedup_window: Duration,
+}
+
+impl<S: ExecutionStarter> StepFunctions<S> {
+    /// `dedup_window`: `FAILOVER_DEDUP_WINDOW`, the span of outage starts that share one name.
+    pub fn new(starter: S, state_machine_arn: StateMachineArn, dedup_window: Duration) -> Self {
+        StepFunctions { starter, state_machine_arn, dedup_window }
+    }
+
+    pub fn starter(&self) -> &S {
+        &self.starter
+    }
+
+    /// The StartExecution call for `request`.
+    pub fn start_execution(&self, request: &FailoverRequest) -> StartExecutionRequest {
+        StartExecutionRequest {
+            state_machine_arn: self.state_machine_arn.as_str().to_string(),
+            name: self.name(request),
+            input: FailoverInput::from_incident(&request.availability_zone, &request.subnet_id, &request.incident),
+        }
+    }
+}
+
+impl<S: ExecutionStarter> FailoverPort for StepFunctions<S> {
+    fn name(&self, request: &FailoverRequest) -> String {
+        execution_name(&request.availability_zone, request.incident.outage_started_at, self.dedup_window)
+    }
+
+    async fn fail_over(&self, request: &FailoverRequest) -> Result<StartOutcome, StartError> {
+        self.starter.start(&self.start_execution(request)).await
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct SfnStarter {
@@ -35,8 +117,8 @@ impl SfnStarter {
     }
 }
 
-impl FailoverStarter for SfnStarter {
-    async fn start(&self, request: &FailoverRequest) -> Result<StartOutcome, StartError> {
+impl ExecutionStarter for SfnStarter {
+    async fn start(&self, request: &StartExecutionRequest) -> Result<StartOutcome, StartError> {
         let sent = self
             .client
             .start_execution()
@@ -52,7 +134,7 @@ impl FailoverStarter for SfnStarter {
     }
 }
 
-/// Maps an SDK error to the engine's vocabulary: done, retry, or give up.
+/// Maps an SDK error to the run loop's vocabulary: done, retry, or give up.
 pub fn classify(e: SdkError<StartExecutionError>) -> Result<StartOutcome, StartError> {
     match e {
         SdkError::ServiceError(se) => {
@@ -100,26 +182,66 @@ mod tests {
     use aws_sdk_sfn::operation::start_execution::StartExecutionOutput;
     use aws_sdk_sfn::types::error::{ExecutionAlreadyExists, StateMachineDoesNotExist};
     use aws_smithy_mocks::{mock, mock_client};
-    use nat_watchdog_engine::failover::{FailoverInput, FailoverRequest};
-    use nat_watchdog_engine::verdict::Rule;
+    use nat_watchdog_core::{Incident, Rule};
 
-    fn request() -> FailoverRequest {
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn names_are_shared_within_a_window_and_valid_for_step_functions() {
+        let w = Duration::from_secs(60);
+        // 2026-11-22T20:01:13Z and 20:01:59Z share the 20:01:00 window; 20:02:00 does not.
+        let a = execution_name("us-east-1a", at(1_795_377_673), w);
+        let b = execution_name("us-east-1a", at(1_795_377_719), w);
+        let c = execution_name("us-east-1a", at(1_795_377_720), w);
+        assert_eq!(a, "nat-failover-us-east-1a-20261122T200100Z");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(a, execution_name("us-east-1b", at(1_795_377_673), w), "AZs never share a name");
+        let long = execution_name(&"x".repeat(100), at(1_795_377_673), w);
+        for name in [a, long] {
+            assert!(name.len() <= 80, "{name}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{name}");
+        }
+    }
+
+    const ARN: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:Failover";
+
+    fn failover_request() -> FailoverRequest {
         FailoverRequest {
-            state_machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:Failover".into(),
-            name: "nat-failover-us-east-1a-20261122T200100Z".into(),
-            input: FailoverInput {
-                availability_zone: "us-east-1a".into(),
-                subnet_id: "subnet-1".into(),
-                detected_at: "2026-11-22T20:01:13.412Z".into(),
-                outage_started_at: "2026-11-22T20:01:12.000Z".into(),
-                failed_targets: vec![],
-                consecutive_bad_rounds: 3,
+            availability_zone: "us-east-1a".into(),
+            subnet_id: "subnet-1".into(),
+            incident: Incident {
+                round: 3,
+                detected_at: at(1_795_377_673),
+                outage_started_at: at(1_795_377_672),
                 rule: Rule::Consecutive,
+                consecutive_bad_rounds: 3,
                 bad_rounds_in_window: 3,
                 window_rounds: 30,
-                checker: "t".into(),
+                failed_targets: vec![],
             },
         }
+    }
+
+    fn request() -> StartExecutionRequest {
+        let port = StepFunctions::new((), StateMachineArn::parse(ARN).unwrap(), Duration::from_secs(60));
+        port.start_execution(&failover_request())
+    }
+
+    impl ExecutionStarter for () {
+        async fn start(&self, _: &StartExecutionRequest) -> Result<StartOutcome, StartError> {
+            Err(StartError::Rejected("unit starter".into()))
+        }
+    }
+
+    #[test]
+    fn an_incident_becomes_a_named_execution_of_the_configured_machine() {
+        let r = request();
+        assert_eq!(r.state_machine_arn, ARN);
+        assert_eq!(r.name, "nat-failover-us-east-1a-20261122T200100Z");
+        assert_eq!(r.input, FailoverInput::from_incident("us-east-1a", "subnet-1", &failover_request().incident));
     }
 
     #[tokio::test]
@@ -131,7 +253,8 @@ mod tests {
             })
             .then_output(|| StartExecutionOutput::builder().execution_arn("arn:exec:1").start_date(aws_sdk_sfn::primitives::DateTime::from_secs(0)).build().unwrap());
         let client = mock_client!(aws_sdk_sfn, [&rule]);
-        let out = SfnStarter::new(client).start(&request()).await;
+        let port = StepFunctions::new(SfnStarter::new(client), StateMachineArn::parse(ARN).unwrap(), Duration::from_secs(60));
+        let out = port.fail_over(&failover_request()).await;
         assert_eq!(out, Ok(StartOutcome::Started { execution_arn: "arn:exec:1".into() }));
         assert_eq!(rule.num_calls(), 1);
     }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use nat_watchdog_engine::{Cause, HttpProber, StatusPolicy};
+use nat_watchdog_core::{Cause, StatusPolicy};
+use nat_watchdog_probe::HttpProber;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 

@@ -1,14 +1,17 @@
-//! The run loop as scenarios: a scripted world (which targets answer, when), a fake Step Functions,
-//! tokio's paused clock. Given / when / then, in virtual milliseconds.
+//! The run loop wired to the AWS adapters, as scenarios: a scripted world (which targets answer,
+//! when), a fake StartExecution behind the real execution naming, the real EMF writer, tokio's
+//! paused clock. Given / when / then, in virtual milliseconds.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nat_watchdog_engine::emf;
-use nat_watchdog_engine::failover::{FailoverRequest, FailoverStarter, StartError, StartOutcome};
-use nat_watchdog_engine::{run, AnchoredClock, Cause, Config, MemorySink, Mode, Ports, ProbeReport, Prober, RunLimits, RunSummary, Target};
+use nat_watchdog_aws::sfn::{ExecutionStarter, StartExecutionRequest, StepFunctions};
+use nat_watchdog_aws::{emf, EmfMetrics, StateMachineArn};
+use nat_watchdog_core::{Cause, Config, Health, Mode, Target};
+use nat_watchdog_probe::{ProbeReport, Prober};
+use nat_watchdog_runtime::{run, AnchoredClock, MemorySink, Ports, RunLimits, RunSummary, StartError, StartOutcome, StopReason};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -80,24 +83,25 @@ enum Answer {
     Throttle,
 }
 
-/// A fake Step Functions: records each call with its virtual time.
+/// A fake Step Functions (behind the real execution naming and input): records each call with its
+/// virtual time.
 struct FakeStepFunctions {
     answer: Answer,
     start: Instant,
-    calls: Mutex<Vec<(f64, FailoverRequest)>>,
+    calls: Mutex<Vec<(f64, StartExecutionRequest)>>,
 }
 
 impl FakeStepFunctions {
     fn new(answer: Answer) -> Self {
         FakeStepFunctions { answer, start: Instant::now(), calls: Mutex::new(vec![]) }
     }
-    fn calls(&self) -> Vec<(f64, FailoverRequest)> {
+    fn calls(&self) -> Vec<(f64, StartExecutionRequest)> {
         self.calls.lock().unwrap().clone()
     }
 }
 
-impl FailoverStarter for FakeStepFunctions {
-    async fn start(&self, request: &FailoverRequest) -> Result<StartOutcome, StartError> {
+impl ExecutionStarter for FakeStepFunctions {
+    async fn start(&self, request: &StartExecutionRequest) -> Result<StartOutcome, StartError> {
         self.calls.lock().unwrap().push(((Instant::now() - self.start).as_secs_f64(), request.clone()));
         match self.answer {
             Answer::Start => Ok(StartOutcome::Started { execution_arn: format!("arn:exec:{}", request.name) }),
@@ -120,12 +124,12 @@ fn config(extra: &[(&str, &str)]) -> Config {
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
-    Config::from_map(&vars, Mode::Lambda).expect("valid test config")
+    Config::from_map(&vars, Mode::FailoverRequired).expect("valid test config")
 }
 
 struct Outcome {
     summary: RunSummary,
-    calls: Vec<(f64, FailoverRequest)>,
+    calls: Vec<(f64, StartExecutionRequest)>,
     docs: Vec<Value>,
     probe_starts: Vec<(usize, f64)>,
     finished_at: f64,
@@ -145,7 +149,8 @@ async fn scenario(cfg: Config, world: World, answer: Answer, seconds: f64, stop_
     let start = Instant::now();
     let world = World { start: Some(start), ..world };
     let prober = ScriptedProber { world, timeout: cfg.timeout, urls: URLS.iter().map(|s| s.to_string()).collect(), starts: Mutex::new(vec![]) };
-    let sfn = FakeStepFunctions::new(answer);
+    let arn = StateMachineArn::parse(cfg.state_machine_arn.as_deref().expect("test config has an ARN")).expect("valid ARN");
+    let sfn = StepFunctions::new(FakeStepFunctions::new(answer), arn, cfg.dedup_window);
     let mut sink = MemorySink::default();
     let clock = AnchoredClock::starting_at(UNIX_EPOCH + Duration::from_secs(WALL_START));
     let limits = RunLimits::for_budget(start, Duration::from_secs_f64(seconds));
@@ -155,14 +160,17 @@ async fn scenario(cfg: Config, world: World, answer: Answer, seconds: f64, stop_
             None => std::future::pending().await,
         }
     };
-    let summary = run(&cfg, Ports { prober: &prober, failover: Some(&sfn), sink: &mut sink, clock: &clock }, limits, shutdown).await;
+    let mut metrics = EmfMetrics::new(&cfg, &mut sink, &clock);
+    let ports = Ports { prober: &prober, failover: Some(&sfn), clock: &clock, observers: vec![&mut metrics] };
+    let summary = run(&cfg, ports, limits, shutdown).await;
+    drop(metrics);
     let finished_at = (Instant::now() - start).as_secs_f64();
     for d in &sink.documents {
         emf::validate(d).unwrap_or_else(|e| panic!("{e}: {d}"));
     }
     Outcome {
         summary,
-        calls: sfn.calls(),
+        calls: sfn.starter().calls(),
         docs: sink.documents.iter().map(|d| serde_json::from_str(d).unwrap()).collect(),
         probe_starts: prober.starts.into_inner().unwrap(),
         finished_at,
@@ -190,7 +198,7 @@ async fn a_hard_failure_starts_exactly_one_failover_within_the_detection_target(
     assert_eq!(input["failedTargets"].as_array().unwrap().len(), 3);
     assert_eq!(input["failedTargets"][0], serde_json::json!({"url": "http://a.test/", "cause": "connect_timeout"}));
     assert!(input["outageStartedAt"].as_str().unwrap().starts_with("2026-11-22T20:00:10."), "{input}");
-    assert_eq!(out.summary.verdict, "unhealthy");
+    assert_eq!(out.summary.verdict, Health::Unhealthy);
     assert_eq!((out.summary.incidents, out.summary.failovers_triggered, out.summary.failover_errors), (1, 1, 0));
     assert_eq!(out.metric_sum("FailoverTriggered"), 1.0);
     assert_eq!(out.metric_sum("FailoverError"), 0.0);
@@ -214,7 +222,7 @@ async fn a_flapping_nat_is_failed_over_once_by_the_windowed_rule() {
     // one incident while it flaps (the up-phases' good rounds do not end it), healthy again once
     // the flapping has stopped long enough to leave the window.
     assert_eq!(out.summary.incidents, 1);
-    assert_eq!(out.summary.verdict, "healthy");
+    assert_eq!(out.summary.verdict, Health::Healthy);
 
     // The same world with the windowed rule off (as the anchors behave) never fails over.
     let off = scenario(config(&[("DEGRADED_WINDOW", "0")]), world, Answer::Start, 60.0, None).await;
@@ -227,7 +235,7 @@ async fn healthy_targets_or_one_target_down_never_fail_over() {
     for world in [World::default(), World::default().down(1, 0.0, 1000.0)] {
         let out = scenario(config(&[]), world, Answer::Start, 30.0, None).await;
         assert!(out.calls.is_empty());
-        assert_eq!(out.summary.verdict, "healthy");
+        assert_eq!(out.summary.verdict, Health::Healthy);
         assert_eq!(out.summary.incidents, 0);
         assert_eq!(out.metric_sum("Unhealthy"), 0.0);
         assert!(out.summary.rounds >= 70, "rounds {}", out.summary.rounds);
@@ -263,7 +271,7 @@ async fn the_run_ends_before_the_deadline_with_every_round_finished_and_flushed(
     let last_start = out.probe_starts.iter().map(|p| p.1).fold(0.0, f64::max);
     assert!(last_start + 0.8 <= 9.0 + 1e-9, "a probe started at {last_start} could outlive the round window");
     assert_eq!(out.summary.rounds as f64 * 3.0, out.metric_sum("ProbeSuccess") + out.metric_sum("ProbeFailure"), "every finished round was flushed");
-    assert_eq!(out.summary.stopped_by, "deadline");
+    assert_eq!(out.summary.stopped_by, StopReason::Deadline);
 }
 
 #[tokio::test(start_paused = true)]
@@ -331,7 +339,7 @@ async fn recovery_then_a_new_outage_in_another_minute_starts_a_second_execution(
 async fn shutdown_mid_round_drains_flushes_and_stops_promptly() {
     let world = World::default().all_down(3, 0.0, 1000.0);
     let out = scenario(config(&[]), world, Answer::Start, 60.0, Some(5.1)).await;
-    assert_eq!(out.summary.stopped_by, "signal");
+    assert_eq!(out.summary.stopped_by, StopReason::Signal);
     assert!(out.finished_at < 5.1 + 0.8 + 0.3, "stopped at {}", out.finished_at);
     assert_eq!(out.summary.rounds as f64 * 3.0, out.metric_sum("ProbeSuccess") + out.metric_sum("ProbeFailure"));
     assert_eq!(out.metric_sum("Heartbeat") as usize, out.docs.iter().filter(|d| d.get("Heartbeat").is_some()).count());
@@ -343,7 +351,7 @@ async fn quorum_of_all_three_turns_one_dead_target_into_an_outage() {
     let world = World::default().down(2, 2.0, 1000.0);
     let out = scenario(cfg, world, Answer::Start, 10.0, None).await;
     assert_eq!(out.calls.len(), 1);
-    let failed = &out.calls[0].1.input.failed_targets;
+    let failed = out.calls[0].1.input.failed_targets();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].url, "http://c.test/");
 }

@@ -1,74 +1,36 @@
-//! The failover trigger: what to start, under which deterministic name, with bounded retries.
+//! The failover port and its trigger: when a watch turns UNHEALTHY, ask the backend to fail this AZ
+//! over for the incident, with bounded retries clipped to the run's hard stop.
+//!
+//! The port speaks of incidents, not of state machines: the Step Functions adapter
+//! (`nat_watchdog_aws::sfn`) turns a request into an execution name and input; a test fake records it.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde::Serialize;
+use nat_watchdog_core::{Incident, WatchEvent};
 use tokio::time::Instant;
 
-use crate::probe::Cause;
-use crate::timefmt;
-use crate::verdict::Rule;
+use crate::driver::{Done, Event, Observer, Reaction, EGRESS};
 
-/// The execution input the Failover state machine receives.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailoverInput {
+/// "Fail this AZ over for this incident."
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverRequest {
     pub availability_zone: String,
     pub subnet_id: String,
-    pub detected_at: String,
-    pub outage_started_at: String,
-    pub failed_targets: Vec<FailedTarget>,
-    pub consecutive_bad_rounds: u32,
-    /// Which rule fired: `consecutive` (hard failure) or `window` (a path failing part of the time).
-    pub rule: Rule,
-    /// Bad rounds among the last `windowRounds` rounds seen since the verdict last turned healthy
-    /// (both 0 when the windowed rule is off).
-    pub bad_rounds_in_window: u32,
-    pub window_rounds: u32,
-    pub checker: String,
+    pub incident: Incident,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FailedTarget {
-    pub url: String,
-    pub cause: Cause,
+/// The capability to fail an AZ over. Idempotent per incident: asking twice for one incident (two
+/// checkers of one AZ, overlapping invocations) must start one failover, the second answered
+/// [`StartOutcome::AlreadyExists`].
+pub trait FailoverPort: Send + Sync {
+    /// The backend's stable name for this incident's failover (an execution name), for logs.
+    fn name(&self, request: &FailoverRequest) -> String;
+    fn fail_over(&self, request: &FailoverRequest) -> impl Future<Output = Result<StartOutcome, StartError>> + Send;
 }
 
-/// One StartExecution call's worth.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailoverRequest {
-    pub state_machine_arn: String,
-    pub name: String,
-    pub input: FailoverInput,
-}
-
-impl FailoverRequest {
-    pub fn input_json(&self) -> String {
-        serde_json::to_string(&self.input).unwrap_or_else(|_| "{}".to_string())
-    }
-}
-
-/// `nat-failover-<az>-<UTC start of the dedup window holding the outage start>`.
-///
-/// Every checker of one AZ (several subnets, overlapping invocations) that sees the same outage
-/// derives the same name, so Step Functions itself deduplicates: the second caller gets
-/// `ExecutionAlreadyExists`. Outage starts that straddle a window boundary get two names; the
-/// Failover state machine is idempotent, so that costs a second no-op execution, never a wrong route.
-pub fn execution_name(availability_zone: &str, outage_started: SystemTime, window: Duration) -> String {
-    let secs = outage_started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let window = window.as_secs().max(1);
-    let bucket = UNIX_EPOCH + Duration::from_secs(secs - secs % window);
-    let az: String = availability_zone
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
-        .take(48)
-        .collect();
-    format!("nat-failover-{az}-{}", timefmt::compact(bucket))
-}
-
-/// What StartExecution answered.
+/// What the backend answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartOutcome {
     Started { execution_arn: String },
@@ -92,11 +54,6 @@ impl StartError {
     pub fn is_retryable(&self) -> bool {
         !matches!(self, StartError::Rejected(_))
     }
-}
-
-/// The capability to start a Failover execution.
-pub trait FailoverStarter: Send + Sync {
-    fn start(&self, request: &FailoverRequest) -> impl Future<Output = Result<StartOutcome, StartError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,51 +92,52 @@ impl TriggerOutcome {
 /// the caller's hard stop (which fires at `give_up_at`) wins the race and drops it.
 const GIVE_UP_MARGIN: Duration = Duration::from_millis(100);
 
-/// Calls StartExecution until it succeeds, is answered "already exists", is rejected for good, runs
+/// Asks the port until it succeeds, is answered "already exists", is rejected for good, runs
 /// out of attempts, or would pass `give_up_at`. Never panics; ends at least `GIVE_UP_MARGIN` before
 /// `give_up_at`.
-pub async fn trigger<F: FailoverStarter>(
-    starter: &F,
+pub async fn trigger<F: FailoverPort + ?Sized>(
+    port: &F,
     request: &FailoverRequest,
     policy: RetryPolicy,
     give_up_at: Instant,
 ) -> TriggerOutcome {
     let mut backoff = policy.first_backoff;
     let mut attempts = 0;
+    let name = port.name(request);
     loop {
         let remaining = give_up_at.saturating_duration_since(Instant::now()).saturating_sub(GIVE_UP_MARGIN);
         if remaining < Duration::from_millis(50) {
             let error = StartError::TimedOut(Duration::ZERO);
-            tracing::error!(event = "failover_failed", execution_name = %request.name, attempts, error = "no time left before the run ends", "failover gave up");
+            tracing::error!(event = "failover_failed", execution_name = %name, attempts, error = "no time left before the run ends", "failover gave up");
             return TriggerOutcome::Failed { error, attempts };
         }
         attempts += 1;
         let limit = policy.attempt_timeout.min(remaining);
-        let result = match tokio::time::timeout(limit, starter.start(request)).await {
+        let result = match tokio::time::timeout(limit, port.fail_over(request)).await {
             Ok(r) => r,
             Err(_) => Err(StartError::TimedOut(limit)),
         };
         match result {
             Ok(StartOutcome::Started { execution_arn }) => {
-                tracing::info!(event = "failover_started", execution_name = %request.name, execution_arn = %execution_arn, attempts, "Failover execution started");
+                tracing::info!(event = "failover_started", execution_name = %name, execution_arn = %execution_arn, attempts, "Failover execution started");
                 return TriggerOutcome::Started { execution_arn, attempts };
             }
             Ok(StartOutcome::AlreadyExists) => {
-                tracing::info!(event = "failover_exists", execution_name = %request.name, attempts, "Failover execution for this incident already exists");
+                tracing::info!(event = "failover_exists", execution_name = %name, attempts, "Failover execution for this incident already exists");
                 return TriggerOutcome::AlreadyExists { attempts };
             }
             Err(error) if error.is_retryable() && attempts < policy.max_attempts => {
                 let pause = jitter(backoff);
                 if Instant::now() + pause + Duration::from_millis(50) + GIVE_UP_MARGIN >= give_up_at {
-                    tracing::error!(event = "failover_failed", execution_name = %request.name, attempts, error = %error, "failover gave up: no time left to retry");
+                    tracing::error!(event = "failover_failed", execution_name = %name, attempts, error = %error, "failover gave up: no time left to retry");
                     return TriggerOutcome::Failed { error, attempts };
                 }
-                tracing::warn!(event = "failover_retry", execution_name = %request.name, attempt = attempts, error = %error, retry_in_ms = pause.as_millis() as u64, "StartExecution failed, retrying");
+                tracing::warn!(event = "failover_retry", execution_name = %name, attempt = attempts, error = %error, retry_in_ms = pause.as_millis() as u64, "StartExecution failed, retrying");
                 tokio::time::sleep(pause).await;
                 backoff = backoff.saturating_mul(2);
             }
             Err(error) => {
-                tracing::error!(event = "failover_failed", execution_name = %request.name, attempts, error = %error, "failover gave up");
+                tracing::error!(event = "failover_failed", execution_name = %name, attempts, error = %error, "failover gave up");
                 return TriggerOutcome::Failed { error, attempts };
             }
         }
@@ -194,56 +152,70 @@ fn jitter(base: Duration) -> Duration {
     base.mul_f64(0.5 + r)
 }
 
+/// The failover trigger as an observer: on `BecameUnhealthy` of the [`EGRESS`] watch it starts [`trigger`] (one at a time)
+/// and hands the outcome back to every observer as [`Done::Failover`]. Without a port it only says
+/// that it is detect-only.
+pub struct FailoverTrigger<'a, F: ?Sized> {
+    port: Option<&'a F>,
+    availability_zone: String,
+    subnet_id: String,
+    give_up_at: Instant,
+    in_flight: bool,
+}
+
+impl<'a, F: FailoverPort + ?Sized> FailoverTrigger<'a, F> {
+    /// `give_up_at`: the run's hard stop (see `RunLimits`).
+    pub fn new(port: Option<&'a F>, availability_zone: &str, subnet_id: &str, give_up_at: Instant) -> Self {
+        FailoverTrigger {
+            port,
+            availability_zone: availability_zone.to_string(),
+            subnet_id: subnet_id.to_string(),
+            give_up_at,
+            in_flight: false,
+        }
+    }
+}
+
+impl<'a, F: FailoverPort + ?Sized> Observer<'a> for FailoverTrigger<'a, F> {
+    fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
+        match event {
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(incident)) => match self.port {
+                Some(port) if !self.in_flight => {
+                    self.in_flight = true;
+                    let request = FailoverRequest {
+                        availability_zone: self.availability_zone.clone(),
+                        subnet_id: self.subnet_id.clone(),
+                        incident: incident.clone(),
+                    };
+                    let give_up_at = self.give_up_at;
+                    Some(Box::pin(async move {
+                        Done::Failover(trigger(port, &request, RetryPolicy::default(), give_up_at).await)
+                    }))
+                }
+                Some(_) => {
+                    tracing::warn!(event = "failover_skipped", "a Failover trigger is still in flight; not starting another");
+                    None
+                }
+                None => {
+                    tracing::info!(event = "failover_disabled", "no FAILOVER_STATE_MACHINE_ARN: detect-only");
+                    None
+                }
+            },
+            Event::Done(Done::Failover(_)) => {
+                self.in_flight = false;
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nat_watchdog_core::Rule;
     use std::sync::Mutex;
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn names_are_shared_within_a_window_and_valid_for_step_functions() {
-        let w = Duration::from_secs(60);
-        // 2026-11-22T20:01:13Z and 20:01:59Z share the 20:01:00 window; 20:02:00 does not.
-        let a = execution_name("us-east-1a", at(1_795_377_673), w);
-        let b = execution_name("us-east-1a", at(1_795_377_719), w);
-        let c = execution_name("us-east-1a", at(1_795_377_720), w);
-        assert_eq!(a, "nat-failover-us-east-1a-20261122T200100Z");
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert_ne!(a, execution_name("us-east-1b", at(1_795_377_673), w), "AZs never share a name");
-        let long = execution_name(&"x".repeat(100), at(1_795_377_673), w);
-        for name in [a, long] {
-            assert!(name.len() <= 80, "{name}");
-            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{name}");
-        }
-    }
-
-    #[test]
-    fn input_has_the_contract_fields() {
-        let req = FailoverRequest {
-            state_machine_arn: "arn".into(),
-            name: "n".into(),
-            input: FailoverInput {
-                availability_zone: "us-east-1a".into(),
-                subnet_id: "subnet-1".into(),
-                detected_at: "2026-11-22T20:01:13.412Z".into(),
-                outage_started_at: "2026-11-22T20:01:12.000Z".into(),
-                failed_targets: vec![FailedTarget { url: "https://a.example/".into(), cause: Cause::ConnectTimeout }],
-                consecutive_bad_rounds: 3,
-                rule: Rule::Consecutive,
-                bad_rounds_in_window: 3,
-                window_rounds: 12,
-                checker: "connectivity-checker/0.1.0".into(),
-            },
-        };
-        assert_eq!(
-            req.input_json(),
-            r#"{"availabilityZone":"us-east-1a","subnetId":"subnet-1","detectedAt":"2026-11-22T20:01:13.412Z","outageStartedAt":"2026-11-22T20:01:12.000Z","failedTargets":[{"url":"https://a.example/","cause":"connect_timeout"}],"consecutiveBadRounds":3,"rule":"consecutive","badRoundsInWindow":3,"windowRounds":12,"checker":"connectivity-checker/0.1.0"}"#
-        );
-    }
+    use std::time::UNIX_EPOCH;
 
     /// Answers from a script, one per call; records call instants.
     struct Scripted {
@@ -262,8 +234,11 @@ mod tests {
         }
     }
 
-    impl FailoverStarter for Scripted {
-        async fn start(&self, _: &FailoverRequest) -> Result<StartOutcome, StartError> {
+    impl FailoverPort for Scripted {
+        fn name(&self, _: &FailoverRequest) -> String {
+            "nat-failover-az-x".into()
+        }
+        async fn fail_over(&self, _: &FailoverRequest) -> Result<StartOutcome, StartError> {
             self.calls.lock().unwrap().push(Instant::now());
             if self.hang {
                 std::future::pending::<()>().await;
@@ -275,19 +250,17 @@ mod tests {
 
     fn request() -> FailoverRequest {
         FailoverRequest {
-            state_machine_arn: "arn".into(),
-            name: "nat-failover-az-x".into(),
-            input: FailoverInput {
-                availability_zone: "az".into(),
-                subnet_id: "s".into(),
-                detected_at: String::new(),
-                outage_started_at: String::new(),
-                failed_targets: vec![],
-                consecutive_bad_rounds: 3,
+            availability_zone: "az".into(),
+            subnet_id: "s".into(),
+            incident: Incident {
+                round: 3,
+                detected_at: UNIX_EPOCH,
+                outage_started_at: UNIX_EPOCH,
                 rule: Rule::Consecutive,
+                consecutive_bad_rounds: 3,
                 bad_rounds_in_window: 3,
                 window_rounds: 30,
-                checker: String::new(),
+                failed_targets: vec![],
             },
         }
     }

@@ -6,6 +6,8 @@
 //! `tls`, a stalled server as `timeout`) and no connection pool, DNS cache or TLS session cache can
 //! make a dead egress path look alive.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -13,51 +15,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsConnector;
 
-use crate::config::StatusPolicy;
-use crate::target::Target;
-
-/// Why a probe failed. The names are the metric and log vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    Dns,
-    ConnectRefused,
-    ConnectTimeout,
-    Tls,
-    HttpStatus,
-    Timeout,
-    Other,
-}
-
-impl Cause {
-    pub const ALL: [Cause; 7] =
-        [Cause::Dns, Cause::ConnectRefused, Cause::ConnectTimeout, Cause::Tls, Cause::HttpStatus, Cause::Timeout, Cause::Other];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Dns => "dns",
-            Cause::ConnectRefused => "connect_refused",
-            Cause::ConnectTimeout => "connect_timeout",
-            Cause::Tls => "tls",
-            Cause::HttpStatus => "http_status",
-            Cause::Timeout => "timeout",
-            Cause::Other => "other",
-        }
-    }
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use nat_watchdog_core::Cause;
+use nat_watchdog_core::{StatusPolicy, Target};
 
 /// What one probe saw.
 #[derive(Debug, Clone, PartialEq)]

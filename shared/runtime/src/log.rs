@@ -1,0 +1,60 @@
+//! The human log of a run (stderr, through `tracing`): probes and rounds at debug level, verdict
+//! changes at info.
+
+use nat_watchdog_core::{timefmt, Cause, Rule, WatchEvent};
+
+use crate::driver::{Event, Observer, Reaction, EGRESS};
+
+/// Logs what the [`EGRESS`] watch saw. Stateless.
+#[derive(Debug, Default)]
+pub struct LogObserver;
+
+impl<'a> Observer<'a> for LogObserver {
+    fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
+        match event {
+            Event::Probed { watch: EGRESS, round, targets, reports } => {
+                for (target, report) in targets.iter().zip(reports.iter()) {
+                    let latency_ms = report.latency.as_secs_f64() * 1000.0;
+                    tracing::debug!(
+                        event = "probe", round = round.number, target = target.label(), ok = report.ok(),
+                        cause = report.cause.map(Cause::as_str), status = report.status,
+                        latency_ms = (latency_ms * 10.0).round() / 10.0,
+                        dns_ms = report.dns.map(|d| d.as_millis() as u64),
+                        connect_ms = report.connect.map(|d| d.as_millis() as u64),
+                        tls_ms = report.tls.map(|d| d.as_millis() as u64),
+                        detail = report.detail.as_deref(),
+                        started_at = %timefmt::rfc3339_millis(round.started_at),
+                        "probe finished"
+                    );
+                }
+            }
+            Event::Watch(EGRESS, WatchEvent::RoundDone { round, good, succeeded, failed, .. }) => {
+                tracing::debug!(event = "round", round, good, succeeded, failed, "round finished");
+            }
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(incident)) => {
+                let causes: Vec<String> = incident.failed_targets.iter().map(|f| format!("{} {}", f.url, f.cause)).collect();
+                let why = match incident.rule {
+                    Rule::Consecutive => format!("{} consecutive bad rounds", incident.consecutive_bad_rounds),
+                    Rule::Window => format!(
+                        "{} of the last {} rounds bad (intermittent failure)",
+                        incident.bad_rounds_in_window, incident.window_rounds
+                    ),
+                };
+                tracing::info!(
+                    event = "verdict_changed", from = "healthy", to = "unhealthy", round = incident.round,
+                    rule = incident.rule.as_str(), consecutive_bad_rounds = incident.consecutive_bad_rounds,
+                    bad_rounds_in_window = incident.bad_rounds_in_window, window_rounds = incident.window_rounds,
+                    outage_started_at = %timefmt::rfc3339_millis(incident.outage_started_at),
+                    failed_targets = %causes.join(", "),
+                    "egress UNHEALTHY: {why}"
+                );
+            }
+            Event::Watch(EGRESS, WatchEvent::BecameHealthy { round, good_rounds }) => {
+                tracing::info!(event = "verdict_changed", from = "unhealthy", to = "healthy", round,
+                    "egress HEALTHY again after {good_rounds} consecutive good rounds");
+            }
+            _ => {}
+        }
+        None
+    }
+}

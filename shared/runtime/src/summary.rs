@@ -1,0 +1,116 @@
+//! The run's outcome, returned by the Lambda and logged by the CLI, kept by an observer.
+
+use std::collections::BTreeMap;
+
+use nat_watchdog_core::{Cause, Health, WatchEvent};
+use serde::{Serialize, Serializer};
+
+use crate::driver::{Done, Event, Observer, Reaction, StopReason, EGRESS};
+use crate::failover::TriggerOutcome;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub rounds: u64,
+    pub probes: u64,
+    pub probe_failures: u64,
+    /// Written with the causes' names as keys, in name order.
+    #[serde(serialize_with = "by_name")]
+    pub failures_by_cause: BTreeMap<Cause, u64>,
+    pub verdict: Health,
+    pub incidents: u32,
+    pub failovers_triggered: u32,
+    pub failover_errors: u32,
+    pub executions: Vec<String>,
+    pub stopped_by: StopReason,
+    pub run_ms: u64,
+}
+
+impl Default for RunSummary {
+    fn default() -> Self {
+        RunSummary {
+            rounds: 0,
+            probes: 0,
+            probe_failures: 0,
+            failures_by_cause: BTreeMap::new(),
+            verdict: Health::Healthy,
+            incidents: 0,
+            failovers_triggered: 0,
+            failover_errors: 0,
+            executions: Vec::new(),
+            stopped_by: StopReason::Deadline,
+            run_ms: 0,
+        }
+    }
+}
+
+fn by_name<S: Serializer>(map: &BTreeMap<Cause, u64>, serializer: S) -> Result<S::Ok, S::Error> {
+    let named: BTreeMap<&str, u64> = map.iter().map(|(c, n)| (c.as_str(), *n)).collect();
+    named.serialize(serializer)
+}
+
+/// Counts what happened to the [`EGRESS`] watch (and the failovers) into a [`RunSummary`].
+#[derive(Debug, Default)]
+pub struct SummaryObserver {
+    summary: RunSummary,
+}
+
+impl SummaryObserver {
+    pub fn into_summary(self) -> RunSummary {
+        self.summary
+    }
+}
+
+impl<'a> Observer<'a> for SummaryObserver {
+    fn on_event(&mut self, event: &Event<'_>) -> Option<Reaction<'a>> {
+        let s = &mut self.summary;
+        match event {
+            Event::Probed { watch: EGRESS, reports, .. } => {
+                for report in reports.iter() {
+                    s.probes += 1;
+                    if let Some(cause) = report.cause {
+                        s.probe_failures += 1;
+                        *s.failures_by_cause.entry(cause).or_default() += 1;
+                    }
+                }
+            }
+            Event::Watch(EGRESS, WatchEvent::RoundDone { health, .. }) => {
+                s.rounds += 1;
+                s.verdict = *health;
+            }
+            Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(_)) => s.incidents += 1,
+            Event::Done(Done::Failover(outcome)) => match outcome {
+                TriggerOutcome::Started { execution_arn, .. } => {
+                    s.failovers_triggered += 1;
+                    s.executions.push(execution_arn.clone());
+                }
+                TriggerOutcome::AlreadyExists { .. } => s.failovers_triggered += 1,
+                TriggerOutcome::Failed { .. } => s.failover_errors += 1,
+            },
+            Event::Finished { stopped_by, run } => {
+                s.stopped_by = *stopped_by;
+                s.run_ms = run.as_millis() as u64;
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_the_lambda_has_always_returned_it() {
+        let mut s = RunSummary { rounds: 2, probes: 6, probe_failures: 3, incidents: 1, run_ms: 812, ..RunSummary::default() };
+        s.failures_by_cause.insert(Cause::Tls, 1);
+        s.failures_by_cause.insert(Cause::ConnectTimeout, 2);
+        s.verdict = Health::Unhealthy;
+        s.stopped_by = StopReason::Signal;
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"rounds":2,"probes":6,"probeFailures":3,"failuresByCause":{"connect_timeout":2,"tls":1},"verdict":"unhealthy","incidents":1,"failoversTriggered":0,"failoverErrors":0,"executions":[],"stoppedBy":"signal","runMs":812}"#
+        );
+    }
+}
