@@ -240,7 +240,8 @@ impl Alarms for CloudWatch {
                 .send()
                 .await
                 .map_err(|e| sdk_err("cloudwatch:DescribeAlarms", e))?;
-            for a in page.metric_alarms() {
+            // Filtered again here: an endpoint may apply only one of the two filters (moto does).
+            for a in page.metric_alarms().iter().filter(|a| a.state_value() == Some(&aws_sdk_cloudwatch::types::StateValue::Alarm)) {
                 out.push(Alarm {
                     name: a.alarm_name().unwrap_or_default().to_string(),
                     description: a.alarm_description().unwrap_or_default().to_string(),

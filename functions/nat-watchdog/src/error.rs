@@ -65,6 +65,7 @@ impl Error {
     pub fn from_sdk(action: &'static str, kind: SdkFailure) -> Error {
         match kind {
             SdkFailure::Service { code, message } => {
+                let message = if message.is_empty() { "no message".to_string() } else { message };
                 if matches!(
                     code.as_str(),
                     "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedAccess" | "AuthorizationError"

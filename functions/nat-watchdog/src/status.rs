@@ -85,7 +85,10 @@ pub struct CauseCount {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Checkers {
     pub alive: bool,
-    pub heartbeats_last_2_min: u64,
+    /// Heartbeats in the one-minute periods that overlap the last 2 minutes…
+    pub heartbeats: u64,
+    /// …which start here.
+    pub heartbeats_since: String,
     /// Start of the last minute that had a heartbeat.
     pub last_heartbeat_minute: Option<String>,
 }
@@ -147,11 +150,9 @@ pub async fn gather<R: Routes, M: Metrics, A: Alarms, E: Executions, S, C: Clock
     let percentiles = if pq.is_empty() {
         Ok(Vec::new())
     } else {
-        match ports.metrics.get_metric_data(&deployment.namespace, &pq, start, end).await {
-            Ok(s) => Ok(s),
-            Err(e @ (Error::Aws { .. } | Error::AccessDenied { .. })) => Err(e.to_string()),
-            Err(e) => return Err(e),
-        }
+        // Percentiles are a second call so that an endpoint without them (moto answers `None`,
+        // which does not even parse) costs the p50/p99 columns, not the screen.
+        ports.metrics.get_metric_data(&deployment.namespace, &pq, start, end).await.map_err(|e| e.to_string())
     };
     let alarms = ports.alarms.in_alarm(deployment.alarm_prefix().as_deref()).await?;
     Ok(Observed { now, tables, inventory, runs, series, percentiles, alarms, window_end })
@@ -350,13 +351,18 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
                 latency_p99_ms: p99,
                 failures_by_cause,
             },
-            checkers: Checkers { alive, heartbeats_last_2_min: heartbeats.round() as u64, last_heartbeat_minute: last },
+            checkers: Checkers {
+                alive,
+                heartbeats: heartbeats.round() as u64,
+                heartbeats_since: fmt_time(from_epoch((recent_from / 60) * 60)),
+                last_heartbeat_minute: last,
+            },
             pause,
             attention,
         });
     }
     match &o.percentiles {
-        Err(e) => notes.push(format!("latency percentiles unavailable: {e}")),
+        Err(e) => notes.push(format!("latency percentiles unavailable: GetMetricData with stat p50/p99 failed ({e}); emulators such as moto have no percentile statistics")),
         Ok(_) if !any_latency && !azs.is_empty() => notes.push(
             "latency percentiles unavailable: GetMetricData returned no p50/p99 of ProbeLatency (none recorded, or an endpoint without percentile statistics such as moto)"
                 .to_string(),
@@ -438,7 +444,7 @@ pub fn render_table(r: &StatusReport, now: SystemTime) -> String {
         }
         let ch = &a.checkers;
         let checkers = if ch.alive {
-            format!("alive ({} heartbeats in the last 2 min)", ch.heartbeats_last_2_min)
+            format!("alive ({} heartbeats since {})", ch.heartbeats, ch.heartbeats_since)
         } else {
             format!("SILENT (last heartbeat minute: {})", ch.last_heartbeat_minute.as_deref().unwrap_or("none in 15 min"))
         };
