@@ -5,4 +5,5 @@ mod support;
 
 mod actions;
 mod errors;
+mod runbook;
 mod screens;
