@@ -84,7 +84,7 @@ impl Error {
                 let lower = detail.to_ascii_lowercase();
                 if lower.contains("credential") {
                     Error::NoCredentials
-                } else if lower.contains("region") && lower.contains("not") {
+                } else if lower.contains("missing signing region") || lower.contains("no region") {
                     Error::NoRegion
                 } else {
                     Error::Unreachable { action, detail: first_line(&detail) }
@@ -133,6 +133,13 @@ mod tests {
         assert!(matches!(creds, Error::NoCredentials));
         let dead = Error::from_sdk("cloudformation:DescribeStacks", SdkFailure::Transport { detail: "io error: Connection refused\nmore".into() });
         assert_eq!(dead.to_string(), "AWS endpoint not answering (cloudformation:DescribeStacks): io error: Connection refused");
+    }
+
+    #[test]
+    fn a_missing_region_is_named() {
+        let detail = "dispatch failure: other: missing signing region (DispatchFailure(DispatchFailure { source: ConnectorError { kind: Other(None), source: MissingSigningRegion, connection: Unknown } }))";
+        let e = Error::from_sdk("ec2:DescribeRouteTables", SdkFailure::Transport { detail: detail.into() });
+        assert!(matches!(e, Error::NoRegion), "{e}");
     }
 
     #[test]

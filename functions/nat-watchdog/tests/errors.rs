@@ -50,3 +50,16 @@ async fn usage_errors_exit_2_and_help_exits_0() {
     assert_eq!(help.code, 0);
     assert!(help.stdout.contains("EXIT CODES"));
 }
+
+#[tokio::test]
+async fn no_region_exits_3() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env = vec![
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+    ];
+    let run = nat_watchdog(&env, &["--vpc", "vpc-1", "status"], "").await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(one_line(&run.stderr), "nat-watchdog: no AWS region: set AWS_REGION (or a region in the AWS_PROFILE)");
+}
