@@ -63,3 +63,54 @@ async fn no_region_exits_3() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(one_line(&run.stderr), "nat-watchdog: no AWS region: set AWS_REGION (or a region in the AWS_PROFILE)");
 }
+
+/// An endpoint that answers every request as EC2 does when the caller lacks a permission.
+async fn denying_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut seen = Vec::new();
+                // Read the head and the Content-Length body, then answer.
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_string();
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let len = text[..head_end]
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= head_end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let body = "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>denied</RequestID></Response>";
+                let reply = format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn access_denied_names_the_action_and_exits_3() {
+    let (url, task) = denying_endpoint().await;
+    let run = nat_watchdog(&env_at(&url), &["--vpc", "vpc-1", "status"], "").await;
+    task.abort();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        one_line(&run.stderr),
+        "nat-watchdog: access denied: this identity may not call ec2:DescribeRouteTables (You are not authorized to perform this operation.)"
+    );
+}
