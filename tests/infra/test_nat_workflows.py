@@ -575,3 +575,21 @@ def test_the_image_pipeline_is_an_option_whose_output_parameter_feeds_maintenanc
     role = on["ImageBuilderInstanceRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     script = next(s for s in role if s["Action"] == "s3:GetObject")
     assert script["Resource"] == "arn:aws:s3:::my-bucket/nat/configure-nat.sh"
+
+
+def test_the_workflows_follow_the_nat_layer_unless_opted_out():
+    """Without the workflows every termination of a managed instance waits the hook's 600 s with no
+    failover: the layer brings them by default; "false" is an explicit opt-out, "true" also serves
+    groups of your own (no managed layer)."""
+    base = {"VpcId": "vpc-0123", "PrivateSubnetIds": ["subnet-0a1", "subnet-0b2"],
+            "AvailabilityZones": ["us-east-1a", "us-east-1b"]}
+    layer = {**base, "PublicSubnetIds": ["subnet-1a1", "subnet-1b2"], "VpcCidr": "10.0.0.0/16"}
+    template = Stack(INFRA / "template.yaml", base).template
+    assert set(template["Parameters"]["EnableNatWorkflows"]["AllowedValues"]) == {"auto", "true", "false"}
+    cases = [(layer, {}, True), (layer, {"EnableNatWorkflows": "auto"}, True),
+             (layer, {"EnableNatWorkflows": "false"}, False), (base, {}, False),
+             (base, {"EnableNatWorkflows": "true"}, True), (layer, {"EnableNatWorkflows": "true"}, True)]
+    for params, extra, expected in cases:
+        root = Stack(INFRA / "template.yaml", {**params, **extra})
+        assert ("NatWorkflows" in root.resources()) is expected, (sorted(params), extra)
+        assert root.condition("CreateNatLayer") is ("PublicSubnetIds" in params)
