@@ -48,9 +48,11 @@ def env(server, request):
     moto.reset()
     record.write_text("")
     shared = getattr(request, "param", {}).get("shared_launch_template", False)
+    numbered = getattr(request, "param", {}).get("numbered_version", False)
     session = moto.session()
     ec2, asg, sfn = session.client("ec2"), session.client("autoscaling"), session.client("stepfunctions")
-    layer = build_workflows_nat_layer(ec2, asg, AZS, deployment=DEPLOYMENT, shared_launch_template=shared)
+    layer = build_workflows_nat_layer(ec2, asg, AZS, deployment=DEPLOYMENT, shared_launch_template=shared,
+                                      numbered_version=numbered)
     arns = create_state_machines(sfn)
     flows = create_workflow_state_machines(sfn, arns, deployment=DEPLOYMENT, image_parameter_name=AMI_PARAMETER)
     return {"ec2": ec2, "asg": asg, "sfn": sfn, "ssm": session.client("ssm"), "layer": layer,
@@ -422,18 +424,52 @@ def test_maintenance_with_the_image_already_in_place_creates_no_version_but_stil
     assert len(calls(env, "TerminateInstanceInAutoScalingGroup")) == 3
 
 
-def test_maintenance_refuses_a_group_pinned_to_a_numbered_version_before_replacing_anything(env):
+def group_version(env, az):
+    group = env["asg"].describe_auto_scaling_groups(
+        AutoScalingGroupNames=[env["layer"][az]["group_name"]])["AutoScalingGroups"][0]
+    return group["LaunchTemplate"]["Version"]
+
+
+@pytest.mark.parametrize("env", [{"numbered_version": True}], ids=["numbered-like-the-nat-layer"], indirect=True)
+def test_maintenance_points_groups_pinned_to_a_numbered_version_at_the_new_one_then_replaces(env):
+    """The NAT layer's groups, as CloudFormation makes them: version "1", not $Latest."""
+    ec2 = env["ec2"]
     env["ssm"].put_parameter(Name=AMI_PARAMETER, Value=NEW_AMI, Type="String")
-    layer = env["layer"]["us-east-1b"]
-    env["asg"].update_auto_scaling_group(AutoScalingGroupName=layer["group_name"],
-                                         LaunchTemplate={"LaunchTemplateId": layer["launch_template_id"], "Version": "1"})
+    old = {az: env["layer"][az]["instance_id"] for az in AZS}
+    assert {group_version(env, az) for az in AZS} == {"1"}
 
     result = run(env, "maintenance", {}, timeout=180)
 
-    assert result["status"] == "FAILED"
-    assert result["error"] == "LaunchTemplateVersionPinned"
-    assert layer["group_name"] in result["cause"] and "$Latest" in result["cause"]
-    assert calls(env, "TerminateInstanceInAutoScalingGroup") == []
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    reports = result["outputJson"]["launchTemplates"]
+    assert [(r["action"], r["groupVersionBefore"], r["groupVersion"]) for r in reports] == [("new-version", "1", "2")] * 3
+    for step in calls(env):
+        assert len(azs_on_gateway(step["routes"])) <= 1, step
+    for az in AZS:
+        assert group_version(env, az) == "2"
+        new = workflows_in_service_instances(env["asg"], env["layer"][az]["group_name"])
+        assert len(new) == 1 and new[0] != old[az]
+        assert ec2.describe_instances(InstanceIds=new)["Reservations"][0]["Instances"][0]["ImageId"] == NEW_AMI
+        assert_on_nat_instance(env, az, new[0])
+
+
+@pytest.mark.parametrize("env", [{"numbered_version": True}], ids=["numbered-like-the-nat-layer"], indirect=True)
+def test_maintenance_after_a_stack_update_set_the_group_back_repoints_it_without_a_new_version(env):
+    """Drift: Maintenance made version 2 (new image) and pointed the group at it; a later stack update
+    that touched the group set it back to the template's version 1 (old image). The next Maintenance
+    finds the image in $Latest, makes no version and points the group at 2 again."""
+    ec2, az = env["ec2"], "us-east-1a"
+    lt = env["layer"][az]["launch_template_id"]
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": NEW_AMI})
+    env["ssm"].put_parameter(Name=AMI_PARAMETER, Value=NEW_AMI, Type="String")
+
+    result = run(env, "maintenance", {}, timeout=180)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    report = next(r for r in result["outputJson"]["launchTemplates"] if r["launchTemplateId"] == lt)
+    assert (report["action"], report["groupVersionBefore"], report["groupVersion"]) == ("unchanged", "1", "2")
+    assert len(ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]) == 2
+    assert group_version(env, az) == "2"
 
 
 # ------------------------------------------------------------------------------------------ template
@@ -464,7 +500,11 @@ STAR_OK = {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeTags", "ec2:Des
            "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
            "xray:GetSamplingRules", "xray:GetSamplingTargets"}
 MUTATIONS = {"autoscaling:CompleteLifecycleAction", "autoscaling:TerminateInstanceInAutoScalingGroup",
-             "ec2:CreateTags", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"}
+             "ec2:CreateTags", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate",
+             "autoscaling:UpdateAutoScalingGroup"}
+# Auto Scaling's launch check when Maintenance points a group at a version: not launches, and narrowed
+# by the launch template (tagged for the deployment) or the NAT instance roles' path.
+LAUNCH_CHECK = {"ec2:RunInstances", "iam:PassRole"}
 
 
 def as_list(x):
@@ -490,6 +530,11 @@ def test_each_workflow_holds_only_what_it_uses(machine, may_start):
             assert tag_keys & {"autoscaling:ResourceTag/nat-watchdog:deployment",
                                "aws:ResourceTag/nat-watchdog:deployment"}, s
             assert "prod-nat" in json.dumps(s["Condition"])
+        if actions & LAUNCH_CHECK:
+            assert machine == "MaintenanceStateMachine", s
+            text = json.dumps(s)
+            assert ("aws:ResourceTag/nat-watchdog:deployment" in text or "ec2:LaunchTemplate" in text
+                    or ":role/nat-watchdog/prod-nat/*" in text), s
         if "ec2:CreateTags" in actions:
             assert s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] == [TAG_REPLACE_EXECUTION]
     started = [r for s in found if "states:StartExecution" in as_list(s["Action"]) for r in as_list(s["Resource"])]

@@ -199,6 +199,9 @@ def build_vpc(ec2, azs: list[str], route_tables_per_az: int = 2, with_unmanaged:
     Gateway, a private subnet, and `route_tables_per_az` private route tables whose 0.0.0.0/0 goes to
     the NAT instance's primary ENI, all tagged as the state machines expect.
 
+    `numbered_version`: the group uses the launch template's latest version NUMBER, as the NAT
+    layer's CloudFormation sets it (`!GetAtt NatLaunchTemplate.LatestVersionNumber`), not `$Latest`.
+
     Returns {az: {"vpc_id", "public_subnet_id", "private_subnet_id", "nat_instance_id", "nat_eni_id",
     "standby_nat_gateway_id", "route_table_ids": [...]}}. With `with_unmanaged`, the first AZ's entry
     also has "unmanaged_route_table_id": an untagged table with its 0.0.0.0/0 to the same NAT
@@ -362,13 +365,16 @@ WORKFLOWS_LIFECYCLE_HOOK = "nat-watchdog-terminate"
 
 def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str = "nat-watchdog",
                               image_id: str | None = None, shared_launch_template: bool = False,
-                              cidr: str = "10.0.0.0/16") -> dict[str, dict[str, Any]]:
+                              cidr: str = "10.0.0.0/16", numbered_version: bool = False) -> dict[str, dict[str, Any]]:
     """A VPC with, in every AZ: a public subnet holding a one-instance Auto Scaling group (launch
     template version `$Latest`, tags nat-watchdog:nat-instance-for=<AZ> and nat-watchdog:deployment
     propagated to the instance, lifecycle hook `nat-watchdog-terminate` on EC2_INSTANCE_TERMINATING),
     a stable ENI (nat-watchdog:nat-eni-for=<AZ>, source/dest check off) attached to the group's
     instance as device 1, a standby NAT Gateway (nat-watchdog:standby-for=<AZ>), a private subnet and
     one private route table (nat-watchdog:az=<AZ>) whose 0.0.0.0/0 goes to the stable ENI.
+
+    `numbered_version`: the group uses the launch template's latest version NUMBER, as the NAT
+    layer's CloudFormation sets it (`!GetAtt NatLaunchTemplate.LatestVersionNumber`), not `$Latest`.
 
     Returns {az: {"vpc_id", "public_subnet_id", "private_subnet_id", "group_name",
     "launch_template_id", "instance_id", "nat_eni_id", "standby_nat_gateway_id",
@@ -404,7 +410,8 @@ def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str 
         group = f"{deployment}-nat-{az}"
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1,
-            LaunchTemplate={"LaunchTemplateId": lt_id, "Version": "$Latest"},
+            LaunchTemplate={"LaunchTemplateId": lt_id, "Version": str(ec2.describe_launch_templates(
+                LaunchTemplateIds=[lt_id])["LaunchTemplates"][0]["LatestVersionNumber"]) if numbered_version else "$Latest"},
             VPCZoneIdentifier=public,
             Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": group,
                    "ResourceType": "auto-scaling-group"}
