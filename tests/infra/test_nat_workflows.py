@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from moto_env import (STATEMACHINES_DIR, TAG_DEPLOYMENT, TAG_PAUSED_UNTIL, TAG_REPLACE_EXECUTION,
-                      TAG_STANDBY_FOR, WORKFLOWS_LIFECYCLE_HOOK, build_workflows_nat_layer,
+                      TAG_STANDBY_FOR, TEST_TAG_NAT_BOOT, WORKFLOWS_LIFECYCLE_HOOK, build_workflows_nat_layer,
                       create_state_machines, create_workflow_state_machines, default_route_targets,
                       read_workflow_calls, run_execution, workflows_in_service_instances,
                       workflows_moto_server)
@@ -62,7 +62,10 @@ def env(server, request):
 # ------------------------------------------------------------------------------------------ helpers
 
 def calls(env, name=None):
-    return [c for c in read_workflow_calls(env["record"]) if name is None or c["call"] == name]
+    """The workflows' calls in order; "NatBootAttach" (the emulated boot of a new instance, not a
+    workflow call) only when asked for by name."""
+    return [c for c in read_workflow_calls(env["record"])
+            if c["call"] == name or (name is None and c["call"] != "NatBootAttach")]
 
 
 def azs_on_gateway(routes: dict) -> set[str]:
@@ -260,6 +263,78 @@ def test_lifecycle_ignores_a_group_of_another_deployment(env):
     assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
     assert result["outputJson"]["action"] == "ignored-not-this-deployment"
     assert calls(env) == []
+
+
+def hold_stable_eni(env, az):
+    """The new instance's boot has not attached the AZ's stable ENI yet (the emulation leaves it)."""
+    env["ec2"].create_tags(Resources=[env["layer"][az]["nat_eni_id"]], Tags=[{"Key": TEST_TAG_NAT_BOOT, "Value": "hold"}])
+
+
+def attach_stable_eni(env, az, instance_id):
+    """What nat-boot.sh of the new instance does: take the stable ENI as device 1."""
+    ec2, eni = env["ec2"], env["layer"][az]["nat_eni_id"]
+    attachment = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0].get("Attachment")
+    if attachment:
+        ec2.detach_network_interface(AttachmentId=attachment["AttachmentId"], Force=True)
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=1)
+
+
+def test_lifecycle_falls_back_only_once_the_stable_eni_is_attached_to_the_new_instance(env):
+    """Between the new instance's launch and its boot attaching the stable ENI, a Fallback could point
+    the routes at the new instance's primary ENI (source/dest check on: egress dead). The flow waits."""
+    az, layer = "us-east-1c", env["layer"]["us-east-1c"]
+    hold_stable_eni(env, az)
+    sfn = env["sfn"]
+    # A longer bounded wait than the fixture's, so that the test (not a timer) decides when the ENI moves.
+    slow = create_workflow_state_machines(sfn, env["arns"], deployment=DEPLOYMENT, max_polls=120,
+                                          image_parameter_name=AMI_PARAMETER, name_prefix="natwf-slow")
+    execution = sfn.start_execution(stateMachineArn=slow["lifecycle"],
+                                    input=json.dumps(lifecycle_event(env, az)))["executionArn"]
+
+    wait_for_state_entered(sfn, execution, "StableEniAttached")
+    wait_for_state_entered(sfn, execution, "WaitBeforePoll")
+    new = workflows_in_service_instances(env["asg"], layer["group_name"])
+    assert len(new) == 1 and new[0] != layer["instance_id"]
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    assert calls(env, "ReplaceRoute")[-1]["routes"][layer["route_table_ids"][0]]["target"].startswith("nat-")
+    assert route_targets(env, az) == {layer["standby_nat_gateway_id"]}, "no Fallback before the ENI is attached"
+
+    attach_stable_eni(env, az, new[0])
+    result = wait_execution_done(sfn, execution)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert_on_nat_instance(env, az, new[0])
+
+
+def test_replace_stops_when_the_stable_eni_never_reaches_the_new_instance(env):
+    az = AZS[0]
+    hold_stable_eni(env, az)
+
+    result = run(env, "replace", {}, timeout=180)
+
+    assert result["status"] == "FAILED" and result["error"] == "ReplaceTimeout", result
+    assert "stable NAT ENI" in result["cause"] and az in result["cause"]
+    assert route_targets(env, az) == {env["layer"][az]["standby_nat_gateway_id"]}
+    assert len(calls(env, "TerminateInstanceInAutoScalingGroup")) == 1, "the AZs after it were not touched"
+
+
+def wait_execution_done(sfn, execution_arn, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = sfn.describe_execution(executionArn=execution_arn)
+        if d["status"] != "RUNNING":
+            if d["status"] == "FAILED":
+                history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=5)["events"]
+                for e in history:
+                    if "executionFailedEventDetails" in e:
+                        d.update(e["executionFailedEventDetails"])
+            return d
+        time.sleep(0.1)
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    last = [(e["type"], e.get("stateEnteredEventDetails", {}).get("name"),
+             e.get("stateEnteredEventDetails", {}).get("input", "")[-1500:]) for e in events[-6:]]
+    last = [len(events), last[-1]]
+    raise TimeoutError(f"{execution_arn} still running; last events: {last}")
 
 
 # ------------------------------------------------------------------------------------------ Replace
@@ -494,7 +569,7 @@ def statements(machine: str) -> list[dict]:
 
 
 STAR_OK = {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeTags", "ec2:DescribeRouteTables",
-           "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplateVersions",
+           "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeNetworkInterfaces",
            "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
            "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
            "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
