@@ -337,6 +337,94 @@ def wait_execution_done(sfn, execution_arn, timeout=120.0):
     raise TimeoutError(f"{execution_arn} still running; last events: {last}")
 
 
+# ------------------------------------------------------------------------------------------ Interruption
+
+SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
+REBALANCE = "EC2 Instance Rebalance Recommendation"
+
+
+def interruption_event(detail_type, instance_id):
+    """The EventBridge events as AWS documents them (EC2 User Guide, "Spot Instance interruption
+    notices" and "EC2 instance rebalance recommendations")."""
+    detail = {"instance-id": instance_id}
+    if detail_type == SPOT_WARNING:
+        detail["instance-action"] = "terminate"
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.ec2",
+            "account": "123456789012", "time": "2026-11-23T13:00:00Z", "region": "us-east-1",
+            "resources": [f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}"], "detail": detail}
+
+
+def interruption_machine(env):
+    from moto_env import load_definition
+    subs = {"DeploymentName": DEPLOYMENT, "FailoverStateMachineArn": env["arns"]["failover"]}
+    return env["sfn"].create_state_machine(
+        name=f"{DEPLOYMENT}-nat-interruption", definition=load_definition("nat-interruption", subs),
+        roleArn="arn:aws:iam::123456789012:role/nat-watchdog-workflows", type="STANDARD")["stateMachineArn"]
+
+
+def failover_inputs(env):
+    sfn = env["sfn"]
+    return [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+            for e in sfn.list_executions(stateMachineArn=env["arns"]["failover"])["executions"]]
+
+
+@pytest.mark.parametrize("detail_type", [SPOT_WARNING, REBALANCE])
+def test_an_interruption_notice_fails_the_az_over_at_once_and_lifecycle_falls_back(env, detail_type):
+    az, layer = "us-east-1b", env["layer"]["us-east-1b"]
+    machine = interruption_machine(env)
+
+    result = run_execution(env["sfn"], machine, interruption_event(detail_type, layer["instance_id"]), timeout=120)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert route_targets(env, az) == {layer["standby_nat_gateway_id"]}
+    for other in set(AZS) - {az}:
+        assert_on_nat_instance(env, other, env["layer"][other]["instance_id"])
+    [failover] = failover_inputs(env)
+    assert failover["availabilityZone"] == az and failover["trigger"] == "lifecycle"
+    assert detail_type in failover["reason"] and layer["instance_id"] in failover["reason"]
+    terminated = calls(env, "TerminateInstanceInAutoScalingGroup")
+    if detail_type == REBALANCE:
+        # The at-risk instance is replaced through the hook, after the routes left it.
+        assert result["outputJson"]["action"] == "failed-over-and-replacing"
+        assert [(c["args"]["instanceId"], str(c["args"]["decrement"]).lower()) for c in terminated] == [(layer["instance_id"], "false")]
+        assert azs_on_gateway(terminated[0]["routes"]) == {az}
+    else:
+        # EC2 reclaims a Spot instance itself; nothing is terminated here.
+        assert result["outputJson"]["action"] == "failed-over" and terminated == []
+
+    # Then the termination hook's event (moto emits none: sent as AWS would) and the normal flow.
+    back = run(env, "lifecycle", lifecycle_event(env, az), timeout=120)
+
+    assert back["status"] == "SUCCEEDED", (back.get("error"), back.get("cause"))
+    new = workflows_in_service_instances(env["asg"], layer["group_name"])
+    assert len(new) == 1 and new[0] != layer["instance_id"]
+    assert_on_nat_instance(env, az, new[0])
+
+
+def test_an_interruption_notice_for_an_instance_of_another_deployment_changes_nothing(env):
+    ec2 = env["ec2"]
+    other = ec2.run_instances(ImageId=ec2.describe_instances()["Reservations"][0]["Instances"][0]["ImageId"],
+                              MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                  {"Key": TAG_DEPLOYMENT, "Value": "someone-else"},
+                                  {"Key": "nat-watchdog:nat-instance-for", "Value": "us-east-1a"}]}])["Instances"][0]["InstanceId"]
+
+    result = run_execution(env["sfn"], interruption_machine(env), interruption_event(REBALANCE, other), timeout=60)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert result["outputJson"]["action"] == "ignored-not-this-deployment"
+    assert calls(env) == [] and failover_inputs(env) == []
+
+
+def test_an_interruption_notice_leaves_a_paused_az_alone(env):
+    az, layer = "us-east-1a", env["layer"]["us-east-1a"]
+    pause(env, az, datetime.now(timezone.utc) + timedelta(hours=1))
+
+    result = run_execution(env["sfn"], interruption_machine(env), interruption_event(REBALANCE, layer["instance_id"]), timeout=60)
+
+    assert result["status"] == "SUCCEEDED" and result["outputJson"]["action"] == "skipped-paused"
+    assert calls(env) == [] and failover_inputs(env) == []
+
+
 # ------------------------------------------------------------------------------------------ Replace
 
 def test_replace_goes_az_by_az_and_never_has_two_azs_on_a_gateway(env):
@@ -568,7 +656,7 @@ def statements(machine: str) -> list[dict]:
     return out
 
 
-STAR_OK = {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeTags", "ec2:DescribeRouteTables",
+STAR_OK = {"ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeTags", "ec2:DescribeRouteTables",
            "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeNetworkInterfaces",
            "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
            "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
@@ -590,6 +678,7 @@ def as_list(x):
     ("LifecycleStateMachine", {"failover", "fallback"}),
     ("ReplaceStateMachine", {"failover", "fallback"}),
     ("MaintenanceStateMachine", {"nat-replace", "fallback"}),
+    ("InterruptionStateMachine", {"failover"}),
 ])
 def test_each_workflow_holds_only_what_it_uses(machine, may_start):
     found = statements(machine)
@@ -617,7 +706,8 @@ def test_each_workflow_holds_only_what_it_uses(machine, may_start):
     used = {a for s in found for a in as_list(s["Action"])}
     asl = (STATEMACHINES_DIR / {"LifecycleStateMachine": "nat-lifecycle.asl.json",
                                 "ReplaceStateMachine": "nat-replace.asl.json",
-                                "MaintenanceStateMachine": "nat-maintenance.asl.json"}[machine]).read_text()
+                                "MaintenanceStateMachine": "nat-maintenance.asl.json",
+                                "InterruptionStateMachine": "nat-interruption.asl.json"}[machine]).read_text()
     for service, api in re.findall(r"arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z]+)", asl):
         prefix = {"sfn": "states"}.get(service, service)
         assert f"{prefix}:{api[0].upper()}{api[1:]}" in used, f"{machine}: the ASL calls {service}:{api} without permission"
@@ -640,6 +730,10 @@ def test_the_lifecycle_rule_and_the_schedule_reach_the_workflows():
     assert pattern["detail-type"] == ["EC2 Instance-terminate Lifecycle Action"]
     assert pattern["detail"]["LifecycleHookName"] == [WORKFLOWS_LIFECYCLE_HOOK]
     assert pattern["detail"]["AutoScalingGroupName"] == [{"prefix": "prod-nat-"}]
+    interruption = resources["InterruptionStateMachine"]["Properties"]["Events"]["SpotInterruptionOrRebalance"]
+    assert interruption["Type"] == "EventBridgeRule"
+    assert interruption["Properties"]["Pattern"] == {
+        "source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"]}
     schedule = resources["MaintenanceStateMachine"]["Properties"]["Events"]["Every14Days"]["Properties"]
     assert schedule["ScheduleExpression"] == "rate(14 days)"
     for machine, seconds in (("nat-replace", 1800), ("nat-maintenance", 1800)):
