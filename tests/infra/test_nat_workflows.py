@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from moto_env import (STATEMACHINES_DIR, TAG_DEPLOYMENT, TAG_PAUSED_UNTIL, TAG_REPLACE_EXECUTION,
-                      TAG_STANDBY_FOR, WORKFLOWS_LIFECYCLE_HOOK, build_workflows_nat_layer,
+                      TAG_STANDBY_FOR, TEST_TAG_NAT_BOOT, WORKFLOWS_LIFECYCLE_HOOK, build_workflows_nat_layer,
                       create_state_machines, create_workflow_state_machines, default_route_targets,
                       read_workflow_calls, run_execution, workflows_in_service_instances,
                       workflows_moto_server)
@@ -48,9 +48,11 @@ def env(server, request):
     moto.reset()
     record.write_text("")
     shared = getattr(request, "param", {}).get("shared_launch_template", False)
+    numbered = getattr(request, "param", {}).get("numbered_version", False)
     session = moto.session()
     ec2, asg, sfn = session.client("ec2"), session.client("autoscaling"), session.client("stepfunctions")
-    layer = build_workflows_nat_layer(ec2, asg, AZS, deployment=DEPLOYMENT, shared_launch_template=shared)
+    layer = build_workflows_nat_layer(ec2, asg, AZS, deployment=DEPLOYMENT, shared_launch_template=shared,
+                                      numbered_version=numbered)
     arns = create_state_machines(sfn)
     flows = create_workflow_state_machines(sfn, arns, deployment=DEPLOYMENT, image_parameter_name=AMI_PARAMETER)
     return {"ec2": ec2, "asg": asg, "sfn": sfn, "ssm": session.client("ssm"), "layer": layer,
@@ -60,7 +62,10 @@ def env(server, request):
 # ------------------------------------------------------------------------------------------ helpers
 
 def calls(env, name=None):
-    return [c for c in read_workflow_calls(env["record"]) if name is None or c["call"] == name]
+    """The workflows' calls in order; "NatBootAttach" (the emulated boot of a new instance, not a
+    workflow call) only when asked for by name."""
+    return [c for c in read_workflow_calls(env["record"])
+            if c["call"] == name or (name is None and c["call"] != "NatBootAttach")]
 
 
 def azs_on_gateway(routes: dict) -> set[str]:
@@ -260,6 +265,166 @@ def test_lifecycle_ignores_a_group_of_another_deployment(env):
     assert calls(env) == []
 
 
+def hold_stable_eni(env, az):
+    """The new instance's boot has not attached the AZ's stable ENI yet (the emulation leaves it)."""
+    env["ec2"].create_tags(Resources=[env["layer"][az]["nat_eni_id"]], Tags=[{"Key": TEST_TAG_NAT_BOOT, "Value": "hold"}])
+
+
+def attach_stable_eni(env, az, instance_id):
+    """What nat-boot.sh of the new instance does: take the stable ENI as device 1."""
+    ec2, eni = env["ec2"], env["layer"][az]["nat_eni_id"]
+    attachment = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0].get("Attachment")
+    if attachment:
+        ec2.detach_network_interface(AttachmentId=attachment["AttachmentId"], Force=True)
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=1)
+
+
+def test_lifecycle_falls_back_only_once_the_stable_eni_is_attached_to_the_new_instance(env):
+    """Between the new instance's launch and its boot attaching the stable ENI, a Fallback could point
+    the routes at the new instance's primary ENI (source/dest check on: egress dead). The flow waits."""
+    az, layer = "us-east-1c", env["layer"]["us-east-1c"]
+    hold_stable_eni(env, az)
+    sfn = env["sfn"]
+    # A longer bounded wait than the fixture's, so that the test (not a timer) decides when the ENI moves.
+    slow = create_workflow_state_machines(sfn, env["arns"], deployment=DEPLOYMENT, max_polls=120,
+                                          image_parameter_name=AMI_PARAMETER, name_prefix="natwf-slow")
+    execution = sfn.start_execution(stateMachineArn=slow["lifecycle"],
+                                    input=json.dumps(lifecycle_event(env, az)))["executionArn"]
+
+    wait_for_state_entered(sfn, execution, "StableEniAttached")
+    wait_for_state_entered(sfn, execution, "WaitBeforePoll")
+    new = workflows_in_service_instances(env["asg"], layer["group_name"])
+    assert len(new) == 1 and new[0] != layer["instance_id"]
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    assert calls(env, "ReplaceRoute")[-1]["routes"][layer["route_table_ids"][0]]["target"].startswith("nat-")
+    assert route_targets(env, az) == {layer["standby_nat_gateway_id"]}, "no Fallback before the ENI is attached"
+
+    attach_stable_eni(env, az, new[0])
+    result = wait_execution_done(sfn, execution)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert_on_nat_instance(env, az, new[0])
+
+
+def test_replace_stops_when_the_stable_eni_never_reaches_the_new_instance(env):
+    az = AZS[0]
+    hold_stable_eni(env, az)
+
+    result = run(env, "replace", {}, timeout=180)
+
+    assert result["status"] == "FAILED" and result["error"] == "ReplaceTimeout", result
+    assert "stable NAT ENI" in result["cause"] and az in result["cause"]
+    assert route_targets(env, az) == {env["layer"][az]["standby_nat_gateway_id"]}
+    assert len(calls(env, "TerminateInstanceInAutoScalingGroup")) == 1, "the AZs after it were not touched"
+
+
+def wait_execution_done(sfn, execution_arn, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d = sfn.describe_execution(executionArn=execution_arn)
+        if d["status"] != "RUNNING":
+            if d["status"] == "FAILED":
+                history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=5)["events"]
+                for e in history:
+                    if "executionFailedEventDetails" in e:
+                        d.update(e["executionFailedEventDetails"])
+            return d
+        time.sleep(0.1)
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    last = [(e["type"], e.get("stateEnteredEventDetails", {}).get("name"),
+             e.get("stateEnteredEventDetails", {}).get("input", "")[-1500:]) for e in events[-6:]]
+    last = [len(events), last[-1]]
+    raise TimeoutError(f"{execution_arn} still running; last events: {last}")
+
+
+# ------------------------------------------------------------------------------------------ Interruption
+
+SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
+REBALANCE = "EC2 Instance Rebalance Recommendation"
+
+
+def interruption_event(detail_type, instance_id):
+    """The EventBridge events as AWS documents them (EC2 User Guide, "Spot Instance interruption
+    notices" and "EC2 instance rebalance recommendations")."""
+    detail = {"instance-id": instance_id}
+    if detail_type == SPOT_WARNING:
+        detail["instance-action"] = "terminate"
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": "aws.ec2",
+            "account": "123456789012", "time": "2026-11-23T13:00:00Z", "region": "us-east-1",
+            "resources": [f"arn:aws:ec2:us-east-1:123456789012:instance/{instance_id}"], "detail": detail}
+
+
+def interruption_machine(env):
+    from moto_env import load_definition
+    subs = {"DeploymentName": DEPLOYMENT, "FailoverStateMachineArn": env["arns"]["failover"]}
+    return env["sfn"].create_state_machine(
+        name=f"{DEPLOYMENT}-nat-interruption", definition=load_definition("nat-interruption", subs),
+        roleArn="arn:aws:iam::123456789012:role/nat-watchdog-workflows", type="STANDARD")["stateMachineArn"]
+
+
+def failover_inputs(env):
+    sfn = env["sfn"]
+    return [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+            for e in sfn.list_executions(stateMachineArn=env["arns"]["failover"])["executions"]]
+
+
+@pytest.mark.parametrize("detail_type", [SPOT_WARNING, REBALANCE])
+def test_an_interruption_notice_fails_the_az_over_at_once_and_lifecycle_falls_back(env, detail_type):
+    az, layer = "us-east-1b", env["layer"]["us-east-1b"]
+    machine = interruption_machine(env)
+
+    result = run_execution(env["sfn"], machine, interruption_event(detail_type, layer["instance_id"]), timeout=120)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert route_targets(env, az) == {layer["standby_nat_gateway_id"]}
+    for other in set(AZS) - {az}:
+        assert_on_nat_instance(env, other, env["layer"][other]["instance_id"])
+    [failover] = failover_inputs(env)
+    assert failover["availabilityZone"] == az and failover["trigger"] == "lifecycle"
+    assert detail_type in failover["reason"] and layer["instance_id"] in failover["reason"]
+    terminated = calls(env, "TerminateInstanceInAutoScalingGroup")
+    if detail_type == REBALANCE:
+        # The at-risk instance is replaced through the hook, after the routes left it.
+        assert result["outputJson"]["action"] == "failed-over-and-replacing"
+        assert [(c["args"]["instanceId"], str(c["args"]["decrement"]).lower()) for c in terminated] == [(layer["instance_id"], "false")]
+        assert azs_on_gateway(terminated[0]["routes"]) == {az}
+    else:
+        # EC2 reclaims a Spot instance itself; nothing is terminated here.
+        assert result["outputJson"]["action"] == "failed-over" and terminated == []
+
+    # Then the termination hook's event (moto emits none: sent as AWS would) and the normal flow.
+    back = run(env, "lifecycle", lifecycle_event(env, az), timeout=120)
+
+    assert back["status"] == "SUCCEEDED", (back.get("error"), back.get("cause"))
+    new = workflows_in_service_instances(env["asg"], layer["group_name"])
+    assert len(new) == 1 and new[0] != layer["instance_id"]
+    assert_on_nat_instance(env, az, new[0])
+
+
+def test_an_interruption_notice_for_an_instance_of_another_deployment_changes_nothing(env):
+    ec2 = env["ec2"]
+    other = ec2.run_instances(ImageId=ec2.describe_instances()["Reservations"][0]["Instances"][0]["ImageId"],
+                              MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                  {"Key": TAG_DEPLOYMENT, "Value": "someone-else"},
+                                  {"Key": "nat-watchdog:nat-instance-for", "Value": "us-east-1a"}]}])["Instances"][0]["InstanceId"]
+
+    result = run_execution(env["sfn"], interruption_machine(env), interruption_event(REBALANCE, other), timeout=60)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    assert result["outputJson"]["action"] == "ignored-not-this-deployment"
+    assert calls(env) == [] and failover_inputs(env) == []
+
+
+def test_an_interruption_notice_leaves_a_paused_az_alone(env):
+    az, layer = "us-east-1a", env["layer"]["us-east-1a"]
+    pause(env, az, datetime.now(timezone.utc) + timedelta(hours=1))
+
+    result = run_execution(env["sfn"], interruption_machine(env), interruption_event(REBALANCE, layer["instance_id"]), timeout=60)
+
+    assert result["status"] == "SUCCEEDED" and result["outputJson"]["action"] == "skipped-paused"
+    assert calls(env) == [] and failover_inputs(env) == []
+
+
 # ------------------------------------------------------------------------------------------ Replace
 
 def test_replace_goes_az_by_az_and_never_has_two_azs_on_a_gateway(env):
@@ -422,18 +587,52 @@ def test_maintenance_with_the_image_already_in_place_creates_no_version_but_stil
     assert len(calls(env, "TerminateInstanceInAutoScalingGroup")) == 3
 
 
-def test_maintenance_refuses_a_group_pinned_to_a_numbered_version_before_replacing_anything(env):
+def group_version(env, az):
+    group = env["asg"].describe_auto_scaling_groups(
+        AutoScalingGroupNames=[env["layer"][az]["group_name"]])["AutoScalingGroups"][0]
+    return group["LaunchTemplate"]["Version"]
+
+
+@pytest.mark.parametrize("env", [{"numbered_version": True}], ids=["numbered-like-the-nat-layer"], indirect=True)
+def test_maintenance_points_groups_pinned_to_a_numbered_version_at_the_new_one_then_replaces(env):
+    """The NAT layer's groups, as CloudFormation makes them: version "1", not $Latest."""
+    ec2 = env["ec2"]
     env["ssm"].put_parameter(Name=AMI_PARAMETER, Value=NEW_AMI, Type="String")
-    layer = env["layer"]["us-east-1b"]
-    env["asg"].update_auto_scaling_group(AutoScalingGroupName=layer["group_name"],
-                                         LaunchTemplate={"LaunchTemplateId": layer["launch_template_id"], "Version": "1"})
+    old = {az: env["layer"][az]["instance_id"] for az in AZS}
+    assert {group_version(env, az) for az in AZS} == {"1"}
 
     result = run(env, "maintenance", {}, timeout=180)
 
-    assert result["status"] == "FAILED"
-    assert result["error"] == "LaunchTemplateVersionPinned"
-    assert layer["group_name"] in result["cause"] and "$Latest" in result["cause"]
-    assert calls(env, "TerminateInstanceInAutoScalingGroup") == []
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    reports = result["outputJson"]["launchTemplates"]
+    assert [(r["action"], r["groupVersionBefore"], r["groupVersion"]) for r in reports] == [("new-version", "1", "2")] * 3
+    for step in calls(env):
+        assert len(azs_on_gateway(step["routes"])) <= 1, step
+    for az in AZS:
+        assert group_version(env, az) == "2"
+        new = workflows_in_service_instances(env["asg"], env["layer"][az]["group_name"])
+        assert len(new) == 1 and new[0] != old[az]
+        assert ec2.describe_instances(InstanceIds=new)["Reservations"][0]["Instances"][0]["ImageId"] == NEW_AMI
+        assert_on_nat_instance(env, az, new[0])
+
+
+@pytest.mark.parametrize("env", [{"numbered_version": True}], ids=["numbered-like-the-nat-layer"], indirect=True)
+def test_maintenance_after_a_stack_update_set_the_group_back_repoints_it_without_a_new_version(env):
+    """Drift: Maintenance made version 2 (new image) and pointed the group at it; a later stack update
+    that touched the group set it back to the template's version 1 (old image). The next Maintenance
+    finds the image in $Latest, makes no version and points the group at 2 again."""
+    ec2, az = env["ec2"], "us-east-1a"
+    lt = env["layer"][az]["launch_template_id"]
+    ec2.create_launch_template_version(LaunchTemplateId=lt, SourceVersion="1", LaunchTemplateData={"ImageId": NEW_AMI})
+    env["ssm"].put_parameter(Name=AMI_PARAMETER, Value=NEW_AMI, Type="String")
+
+    result = run(env, "maintenance", {}, timeout=180)
+
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    report = next(r for r in result["outputJson"]["launchTemplates"] if r["launchTemplateId"] == lt)
+    assert (report["action"], report["groupVersionBefore"], report["groupVersion"]) == ("unchanged", "1", "2")
+    assert len(ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"]) == 2
+    assert group_version(env, az) == "2"
 
 
 # ------------------------------------------------------------------------------------------ template
@@ -457,14 +656,18 @@ def statements(machine: str) -> list[dict]:
     return out
 
 
-STAR_OK = {"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeTags", "ec2:DescribeRouteTables",
-           "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplateVersions",
+STAR_OK = {"ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeTags", "ec2:DescribeRouteTables",
+           "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeNetworkInterfaces",
            "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
            "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
            "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
            "xray:GetSamplingRules", "xray:GetSamplingTargets"}
 MUTATIONS = {"autoscaling:CompleteLifecycleAction", "autoscaling:TerminateInstanceInAutoScalingGroup",
-             "ec2:CreateTags", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"}
+             "ec2:CreateTags", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate",
+             "autoscaling:UpdateAutoScalingGroup"}
+# Auto Scaling's launch check when Maintenance points a group at a version: not launches, and narrowed
+# by the launch template (tagged for the deployment) or the NAT instance roles' path.
+LAUNCH_CHECK = {"ec2:RunInstances", "iam:PassRole"}
 
 
 def as_list(x):
@@ -475,6 +678,7 @@ def as_list(x):
     ("LifecycleStateMachine", {"failover", "fallback"}),
     ("ReplaceStateMachine", {"failover", "fallback"}),
     ("MaintenanceStateMachine", {"nat-replace", "fallback"}),
+    ("InterruptionStateMachine", {"failover"}),
 ])
 def test_each_workflow_holds_only_what_it_uses(machine, may_start):
     found = statements(machine)
@@ -490,6 +694,11 @@ def test_each_workflow_holds_only_what_it_uses(machine, may_start):
             assert tag_keys & {"autoscaling:ResourceTag/nat-watchdog:deployment",
                                "aws:ResourceTag/nat-watchdog:deployment"}, s
             assert "prod-nat" in json.dumps(s["Condition"])
+        if actions & LAUNCH_CHECK:
+            assert machine == "MaintenanceStateMachine", s
+            text = json.dumps(s)
+            assert ("aws:ResourceTag/nat-watchdog:deployment" in text or "ec2:LaunchTemplate" in text
+                    or ":role/nat-watchdog/prod-nat/*" in text), s
         if "ec2:CreateTags" in actions:
             assert s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] == [TAG_REPLACE_EXECUTION]
     started = [r for s in found if "states:StartExecution" in as_list(s["Action"]) for r in as_list(s["Resource"])]
@@ -497,7 +706,8 @@ def test_each_workflow_holds_only_what_it_uses(machine, may_start):
     used = {a for s in found for a in as_list(s["Action"])}
     asl = (STATEMACHINES_DIR / {"LifecycleStateMachine": "nat-lifecycle.asl.json",
                                 "ReplaceStateMachine": "nat-replace.asl.json",
-                                "MaintenanceStateMachine": "nat-maintenance.asl.json"}[machine]).read_text()
+                                "MaintenanceStateMachine": "nat-maintenance.asl.json",
+                                "InterruptionStateMachine": "nat-interruption.asl.json"}[machine]).read_text()
     for service, api in re.findall(r"arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z]+)", asl):
         prefix = {"sfn": "states"}.get(service, service)
         assert f"{prefix}:{api[0].upper()}{api[1:]}" in used, f"{machine}: the ASL calls {service}:{api} without permission"
@@ -520,6 +730,10 @@ def test_the_lifecycle_rule_and_the_schedule_reach_the_workflows():
     assert pattern["detail-type"] == ["EC2 Instance-terminate Lifecycle Action"]
     assert pattern["detail"]["LifecycleHookName"] == [WORKFLOWS_LIFECYCLE_HOOK]
     assert pattern["detail"]["AutoScalingGroupName"] == [{"prefix": "prod-nat-"}]
+    interruption = resources["InterruptionStateMachine"]["Properties"]["Events"]["SpotInterruptionOrRebalance"]
+    assert interruption["Type"] == "EventBridgeRule"
+    assert interruption["Properties"]["Pattern"] == {
+        "source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation"]}
     schedule = resources["MaintenanceStateMachine"]["Properties"]["Events"]["Every14Days"]["Properties"]
     assert schedule["ScheduleExpression"] == "rate(14 days)"
     for machine, seconds in (("nat-replace", 1800), ("nat-maintenance", 1800)):
@@ -575,3 +789,21 @@ def test_the_image_pipeline_is_an_option_whose_output_parameter_feeds_maintenanc
     role = on["ImageBuilderInstanceRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     script = next(s for s in role if s["Action"] == "s3:GetObject")
     assert script["Resource"] == "arn:aws:s3:::my-bucket/nat/configure-nat.sh"
+
+
+def test_the_workflows_follow_the_nat_layer_unless_opted_out():
+    """Without the workflows every termination of a managed instance waits the hook's 600 s with no
+    failover: the layer brings them by default; "false" is an explicit opt-out, "true" also serves
+    groups of your own (no managed layer)."""
+    base = {"VpcId": "vpc-0123", "PrivateSubnetIds": ["subnet-0a1", "subnet-0b2"],
+            "AvailabilityZones": ["us-east-1a", "us-east-1b"]}
+    layer = {**base, "PublicSubnetIds": ["subnet-1a1", "subnet-1b2"], "VpcCidr": "10.0.0.0/16"}
+    template = Stack(INFRA / "template.yaml", base).template
+    assert set(template["Parameters"]["EnableNatWorkflows"]["AllowedValues"]) == {"auto", "true", "false"}
+    cases = [(layer, {}, True), (layer, {"EnableNatWorkflows": "auto"}, True),
+             (layer, {"EnableNatWorkflows": "false"}, False), (base, {}, False),
+             (base, {"EnableNatWorkflows": "true"}, True), (layer, {"EnableNatWorkflows": "true"}, True)]
+    for params, extra, expected in cases:
+        root = Stack(INFRA / "template.yaml", {**params, **extra})
+        assert ("NatWorkflows" in root.resources()) is expected, (sorted(params), extra)
+        assert root.condition("CreateNatLayer") is ("PublicSubnetIds" in params)

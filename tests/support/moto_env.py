@@ -245,6 +245,9 @@ def build_vpc(ec2, azs: list[str], route_tables_per_az: int = 2, with_unmanaged:
     Gateway, a private subnet, and `route_tables_per_az` private route tables whose 0.0.0.0/0 goes to
     the NAT instance's primary ENI, all tagged as the state machines expect.
 
+    `numbered_version`: the group uses the launch template's latest version NUMBER, as the NAT
+    layer's CloudFormation sets it (`!GetAtt NatLaunchTemplate.LatestVersionNumber`), not `$Latest`.
+
     Returns {az: {"vpc_id", "public_subnet_id", "private_subnet_id", "nat_instance_id", "nat_eni_id",
     "standby_nat_gateway_id", "route_table_ids": [...]}}. With `with_unmanaged`, the first AZ's entry
     also has "unmanaged_route_table_id": an untagged table with its 0.0.0.0/0 to the same NAT
@@ -421,17 +424,23 @@ TAG_NAT_ENI_FOR = "nat-watchdog:nat-eni-for"
 TAG_PAUSED_UNTIL = "nat-watchdog:paused-until"
 TAG_REPLACE_EXECUTION = "nat-watchdog:replace-execution"
 WORKFLOWS_LIFECYCLE_HOOK = "nat-watchdog-terminate"
+# Test-only tag on a stable ENI: the recording server's nat-boot emulation leaves that ENI where it is
+# (the new instance's boot has not attached it yet), so a test decides when it moves.
+TEST_TAG_NAT_BOOT = "moto-test:nat-boot"
 
 
 def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str = "nat-watchdog",
                               image_id: str | None = None, shared_launch_template: bool = False,
-                              cidr: str = "10.0.0.0/16") -> dict[str, dict[str, Any]]:
+                              cidr: str = "10.0.0.0/16", numbered_version: bool = False) -> dict[str, dict[str, Any]]:
     """A VPC with, in every AZ: a public subnet holding a one-instance Auto Scaling group (launch
     template version `$Latest`, tags nat-watchdog:nat-instance-for=<AZ> and nat-watchdog:deployment
     propagated to the instance, lifecycle hook `nat-watchdog-terminate` on EC2_INSTANCE_TERMINATING),
     a stable ENI (nat-watchdog:nat-eni-for=<AZ>, source/dest check off) attached to the group's
     instance as device 1, a standby NAT Gateway (nat-watchdog:standby-for=<AZ>), a private subnet and
     one private route table (nat-watchdog:az=<AZ>) whose 0.0.0.0/0 goes to the stable ENI.
+
+    `numbered_version`: the group uses the launch template's latest version NUMBER, as the NAT
+    layer's CloudFormation sets it (`!GetAtt NatLaunchTemplate.LatestVersionNumber`), not `$Latest`.
 
     Returns {az: {"vpc_id", "public_subnet_id", "private_subnet_id", "group_name",
     "launch_template_id", "instance_id", "nat_eni_id", "standby_nat_gateway_id",
@@ -467,7 +476,8 @@ def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str 
         group = f"{deployment}-nat-{az}"
         autoscaling.create_auto_scaling_group(
             AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1,
-            LaunchTemplate={"LaunchTemplateId": lt_id, "Version": "$Latest"},
+            LaunchTemplate={"LaunchTemplateId": lt_id, "Version": str(ec2.describe_launch_templates(
+                LaunchTemplateIds=[lt_id])["LaunchTemplates"][0]["LatestVersionNumber"]) if numbered_version else "$Latest"},
             VPCZoneIdentifier=public,
             Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": group,
                    "ResourceType": "auto-scaling-group"}
@@ -551,6 +561,11 @@ def create_workflow_state_machines(sfn, arns: dict[str, str], deployment: str = 
 # TerminateInstanceInAutoScalingGroup and ReplaceRoute is appended to a JSON-lines file together with
 # the 0.0.0.0/0 target of every managed route table right after the call: the tests read the order of
 # events and the route state at each of them from there.
+#
+# It also stands in for nat-boot.sh of the replacement instance (infra/nat-instance/): right after a
+# termination made the group launch a new instance, the AZ's stable ENI (nat-watchdog:nat-eni-for)
+# is detached from the old instance (moto never releases it) and attached to the new one as device 1,
+# recorded as "NatBootAttach". A stable ENI tagged TEST_TAG_NAT_BOOT=hold stays put: the test moves it.
 
 
 def serve_moto_recording_workflow_calls(record_path: str, argv: list[str]) -> None:
@@ -599,7 +614,29 @@ def serve_moto_recording_workflow_calls(record_path: str, argv: list[str]) -> No
         backend.terminate_instance(instance_id, should_decrement=False)
         record("CompleteLifecycleAction", group=group_name, hook=hook, instanceId=instance_id,
                token=self._get_param("LifecycleActionToken"), result=self._get_param("LifecycleActionResult"))
+        emulate_nat_boot()
         return EmptyResult()
+
+    def emulate_nat_boot() -> None:
+        asg = boto3.session.Session(region_name=DEFAULT_REGION, **_CREDENTIALS).client(
+            "autoscaling", endpoint_url=f"http://127.0.0.1:{port}")
+        for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
+            azs = [t["Value"] for t in group.get("Tags", []) if t["Key"] == TAG_NAT_INSTANCE_FOR]
+            new = [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+            if not azs or not new:
+                continue
+            enis = ec2_client().describe_network_interfaces(
+                Filters=[{"Name": f"tag:{TAG_NAT_ENI_FOR}", "Values": azs}])["NetworkInterfaces"]
+            for eni in enis:
+                tags = {t["Key"]: t["Value"] for t in eni.get("TagSet", [])}
+                attachment = eni.get("Attachment") or {}
+                if tags.get(TEST_TAG_NAT_BOOT) == "hold" or attachment.get("InstanceId") == new[0]:
+                    continue
+                if attachment.get("AttachmentId"):
+                    ec2_client().detach_network_interface(AttachmentId=attachment["AttachmentId"], Force=True)
+                ec2_client().attach_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"],
+                                                      InstanceId=new[0], DeviceIndex=1)
+                record("NatBootAttach", eni=eni["NetworkInterfaceId"], instanceId=new[0])
 
     original_terminate = AutoScalingResponse.terminate_instance_in_auto_scaling_group
     original_replace_route = RouteTables.replace_route
@@ -608,6 +645,7 @@ def serve_moto_recording_workflow_calls(record_path: str, argv: list[str]) -> No
         out = original_terminate(self)
         record("TerminateInstanceInAutoScalingGroup", instanceId=self._get_param("InstanceId"),
                decrement=self._get_param("ShouldDecrementDesiredCapacity"))
+        emulate_nat_boot()
         return out
 
     def replace_route(self) -> Any:
