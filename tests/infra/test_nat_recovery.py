@@ -455,3 +455,111 @@ def test_an_instance_that_ec2_already_sees_as_broken_is_left_to_ec2_and_auto_sca
     assert result["outputJson"]["repairs"] == 0
     assert calls(env, "SetInstanceHealth") == []
     assert "RepairSkipped" in states_entered(env, result["executionArn"])
+
+
+# ------------------------------------------------------------------------------------------ template
+
+RECOVERY_PARAMS = {
+    "DeploymentName": "prod-nat",
+    "FailoverStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:prod-nat-failover",
+    "FallbackStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:prod-nat-fallback",
+    "StateMachineLogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:x:*",
+    "MetricsNamespace": "ProdNat"}
+ASL = STATEMACHINES_DIR / "nat-recovery.asl.json"
+
+
+def recovery_stack(**extra: str) -> Stack:
+    return Stack(INFRA / "recovery.yaml", {**RECOVERY_PARAMS, **extra}, name="prod-nat-Recovery-1")
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def test_the_role_holds_only_what_the_state_machine_uses_and_mutates_only_this_deployment():
+    machine = recovery_stack().resources()["RecoveryStateMachine"]["Properties"]
+    found = [s for p in machine["Policies"] for s in p["Statement"]]
+    star_ok = {"ec2:DescribeRouteTables", "ec2:DescribeInstanceStatus", "autoscaling:DescribeAutoScalingGroups",
+               "cloudwatch:GetMetricData", "cloudwatch:PutMetricData",
+               "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+               "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+               "logs:DescribeLogGroups", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+               "xray:GetSamplingRules", "xray:GetSamplingTargets"}
+    for s in found:
+        assert s["Effect"] == "Allow" and not {"NotAction", "NotResource"} & s.keys()
+        actions = set(as_list(s["Action"]))
+        assert not any("*" in a for a in actions), s
+        if "*" in as_list(s["Resource"]):
+            assert actions <= star_ok, s
+        if "cloudwatch:PutMetricData" in actions:
+            assert s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ProdNat"}}
+        if "autoscaling:SetInstanceHealth" in actions:
+            assert s["Condition"] == {"StringEquals": {"autoscaling:ResourceTag/nat-watchdog:deployment": "prod-nat"}}
+    used = {a for s in found for a in as_list(s["Action"])}
+    assert not used & {"ec2:ReplaceRoute", "ec2:CreateRoute", "autoscaling:TerminateInstanceInAutoScalingGroup",
+                       "ec2:TerminateInstances"}
+    started = {r for s in found if "states:StartExecution" in as_list(s["Action"]) for r in as_list(s["Resource"])}
+    assert {r.rsplit(":", 1)[1] for r in started} == {"prod-nat-fallback", "prod-nat-nat-recovery"}
+    assert machine["Name"] == "prod-nat-nat-recovery"
+    text = ASL.read_text()
+    for service, api in re.findall(r"arn:aws:states:::aws-sdk:([a-z0-9]+):([A-Za-z]+)", text):
+        prefix = {"sfn": "states"}.get(service, service)
+        assert f"{prefix}:{api[0].upper()}{api[1:]}" in used, f"the ASL calls {service}:{api} without permission"
+
+
+def test_every_placeholder_of_the_definition_is_substituted_and_the_defaults_are_the_documented_ones():
+    props = recovery_stack().resources()["RecoveryStateMachine"]["Properties"]
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", ASL.read_text()))
+    assert placeholders == set(props["DefinitionSubstitutions"])
+    subs = props["DefinitionSubstitutions"]
+    assert {k: str(subs[k]) for k in ("FallbackHoldSeconds", "FallbackHoldCapSeconds", "MaxAutoFallbacksPerDay",
+                                      "RepairAfterSeconds", "MaxRepairsPerHour", "MaxLifetimeSeconds")} == {
+        "FallbackHoldSeconds": "300", "FallbackHoldCapSeconds": "3600", "MaxAutoFallbacksPerDay": "3",
+        "RepairAfterSeconds": "300", "MaxRepairsPerHour": "2", "MaxLifetimeSeconds": "86400"}
+    # The hard timeout of the state machine is above the longest lifetime the parameter allows.
+    assert json.loads(ASL.read_text())["TimeoutSeconds"] > 86400
+
+
+def test_the_rule_starts_the_recovery_on_succeeded_failovers_only():
+    rule = recovery_stack().resources()["RecoveryStateMachine"]["Properties"]["Events"]["FailoverSucceeded"]
+    pattern = rule["Properties"]["Pattern"]
+    assert pattern == {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+                       "detail": {"status": ["SUCCEEDED"], "stateMachineArn": [RECOVERY_PARAMS["FailoverStateMachineArn"]]}}
+
+
+def test_alarms_name_their_runbook_read_what_the_state_machine_publishes_and_are_accepted(moto):
+    resources = recovery_stack().resources("AWS::CloudWatch::Alarm")
+    text = ASL.read_text()
+    cw = moto.session().client("cloudwatch")
+    anchors = set()
+    for logical, res in resources.items():
+        props = dict(res["Properties"])
+        name = props["AlarmName"]
+        assert name.startswith("prod-nat-"), logical
+        anchor = name.removeprefix("prod-nat-")
+        assert props["AlarmDescription"].rstrip().endswith(f"Runbook: docs/RUNBOOK.md#{anchor}"), logical
+        anchors.add(anchor)
+        if props.get("Namespace") == "ProdNat":
+            assert f'"MetricName": "{props["MetricName"]}"' in text, logical
+            assert not props.get("Dimensions")  # the dimensionless copy the state machine publishes
+        props.pop("AlarmActions", None)
+        props["Threshold"] = float(props["Threshold"])  # a Number parameter: CloudFormation converts it
+        cw.put_metric_alarm(**props)
+    assert anchors == {"auto-fallback-suspended", "nat-repair-limited", "nat-repair-needed", "recovery-gave-up",
+                       "az-on-gateway-too-long", "recovery-execution-failed"}
+    assert {a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix="prod-nat-")["MetricAlarms"]} >= {
+        f"prod-nat-{a}" for a in anchors}
+
+
+def test_the_root_template_nests_the_recovery_only_when_enabled():
+    params = {"VpcId": "vpc-0123", "PrivateSubnetIds": ["subnet-0a1", "subnet-0b2"],
+              "AvailabilityZones": ["us-east-1a", "us-east-1b"]}
+    assert "Recovery" not in Stack(INFRA / "template.yaml", params).resources()
+    root = Stack(INFRA / "template.yaml", {**params, "EnableAutoRecovery": "true", "FallbackHoldSeconds": 600})
+    nested = root.resources()["Recovery"]["Properties"]
+    assert nested["Location"] == "recovery.yaml"
+    assert nested["Parameters"]["FailoverStateMachineArn"].endswith(":stateMachine:nat-watchdog-failover")
+    assert nested["Parameters"]["FallbackStateMachineArn"].endswith(":stateMachine:nat-watchdog-fallback")
+    assert str(nested["Parameters"]["FallbackHoldSeconds"]) == "600"
+    declared = set(Stack(INFRA / "recovery.yaml", RECOVERY_PARAMS).template["Parameters"])
+    assert set(nested["Parameters"]) <= declared
