@@ -479,7 +479,7 @@ def as_list(x):
 def test_the_role_holds_only_what_the_state_machine_uses_and_mutates_only_this_deployment():
     machine = recovery_stack().resources()["RecoveryStateMachine"]["Properties"]
     found = [s for p in machine["Policies"] for s in p["Statement"]]
-    star_ok = {"ec2:DescribeRouteTables", "ec2:DescribeInstanceStatus", "autoscaling:DescribeAutoScalingGroups",
+    star_ok = {"ec2:DescribeRouteTables", "ec2:DescribeTags", "ec2:DescribeInstanceStatus", "autoscaling:DescribeAutoScalingGroups",
                "cloudwatch:GetMetricData", "cloudwatch:PutMetricData",
                "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
                "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
@@ -563,3 +563,38 @@ def test_the_root_template_nests_the_recovery_only_when_enabled():
     assert str(nested["Parameters"]["FallbackHoldSeconds"]) == "600"
     declared = set(Stack(INFRA / "recovery.yaml", RECOVERY_PARAMS).template["Parameters"])
     assert set(nested["Parameters"]) <= declared
+
+
+# ------------------------------------------------------------------------------------------ the clock
+
+CLOCK_STATES = ("ClockNumbers", "PreviousDay", "PreviousDaySameMonth", "PreviousDayPreviousMonth", "LeapFebruary",
+                "February29", "PreviousDayPreviousYear", "ClockFormat")
+
+
+@pytest.mark.parametrize("at,now,hour_ago,day_ago", [
+    ("2026-11-23T13:05:12.345Z", "2026-11-23T13:05:12Z", "2026-11-23T12:05:12Z", "2026-11-22T13:05:12Z"),
+    ("2026-11-23T13:05:12.345678+00:00", "2026-11-23T13:05:12Z", "2026-11-23T12:05:12Z", "2026-11-22T13:05:12Z"),
+    ("2026-12-01T00:30:00Z", "2026-12-01T00:30:00Z", "2026-11-30T23:30:00Z", "2026-11-30T00:30:00Z"),
+    ("2027-01-01T00:00:09.1Z", "2027-01-01T00:00:09Z", "2026-12-31T23:00:09Z", "2026-12-31T00:00:09Z"),
+    ("2028-03-01T08:59:59Z", "2028-03-01T08:59:59Z", "2028-03-01T07:59:59Z", "2028-02-29T08:59:59Z"),
+    ("2027-03-01T08:59:59Z", "2027-03-01T08:59:59Z", "2027-03-01T07:59:59Z", "2027-02-28T08:59:59Z"),
+    ("2026-08-01T01:00:00Z", "2026-08-01T01:00:00Z", "2026-08-01T00:00:00Z", "2026-07-31T01:00:00Z"),
+    ("2026-10-10T10:10:10Z", "2026-10-10T10:10:10Z", "2026-10-10T09:10:10Z", "2026-10-09T10:10:10Z"),
+], ids=["ms", "offset-form", "first-of-month-midnight", "new-year", "leap-march", "march", "august", "tens"])
+def test_the_clock_states_compute_one_hour_and_one_day_before_an_instant(moto, at, now, hour_ago, day_ago):
+    """The deployed clock states (copied from the definition, not re-implemented), fed an instant
+    instead of their entered time: RFC 3339 'now', 'one hour ago' and 'one day ago'."""
+    states = json.loads(ASL.read_text())["States"]
+    clock = {name: dict(states[name]) for name in CLOCK_STATES}
+    clock["ClockFormat"].pop("Next")
+    clock["ClockFormat"]["End"] = True
+    definition = {"StartAt": "Inject", "States": {
+        "Inject": {"Type": "Pass", "Parameters": {"then": "test", "parts.$": "States.StringSplit($.at, '-T:.Z+')"},
+                   "ResultPath": "$.clock", "Next": "ClockNumbers"}, **clock}}
+    sfn = moto.session().client("stepfunctions")
+    name = "clock-" + re.sub(r"[^0-9A-Za-z]", "-", at)
+    arn = sfn.create_state_machine(name=name, definition=json.dumps(definition),
+                                   roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+    out = run_execution(sfn, arn, {"at": at})["outputJson"]["clock"]
+    assert out["now"] == now and out["dayAgo"] == day_ago
+    assert (out["hourAgoSameDay"] if out["hour"] > 0 else out["hourAgoPreviousDay"]) == hour_ago
