@@ -253,6 +253,28 @@ def test_falls_back_once_the_path_has_been_healthy_for_the_whole_hold(env):
     assert dimensionless(env, "GatewaySeconds") and dimensionless(env, "AutoFallbackSuspended")
 
 
+def test_a_long_watch_continues_as_a_new_execution_carrying_its_counters_and_hold(env):
+    """MaxIterationsPerExecution 3: the first execution hands over after three periods, the next one
+    goes on from its counters (healthy seconds, elapsed time, hold) and falls back."""
+    put_auto_fallbacks(env, [timedelta(minutes=30)])
+    arn = recovery(env, FallbackHoldSeconds=3, MaxIterationsPerExecution=3, MaxLifetimeSeconds=30)
+    with checker(env, healthy):
+        first = watch(env, arn)
+        assert first["outputJson"]["action"] == "continued", first["outputJson"]
+        chain = [first]
+        while chain[-1]["outputJson"]["action"] == "continued":
+            chain.append(wait_execution(env["sfn"], chain[-1]["outputJson"]["nextExecution"], timeout=60))
+
+    last = chain[-1]["outputJson"]
+    assert last["action"] == "fell-back" and last["holdSeconds"] == 6 and last["autoFallbacks24h"] == 1
+    base = chain[0]["executionArn"].rsplit(":", 1)[1]
+    assert [c["executionArn"].rsplit(":", 1)[1] for c in chain[1:]] == [f"{base}-g{n}" for n in range(2, len(chain) + 1)]
+    # Elapsed time and the healthy streak carried over: no execution alone waited the whole hold.
+    assert last["gatewaySeconds"] > 3
+    assert "ReadAutoFallbacks" not in states_entered(env, chain[-1]["executionArn"])
+    assert len(fallback_executions(env)) == 1
+
+
 @pytest.mark.parametrize("path", [unhealthy, alternating(), None], ids=["unhealthy", "intermittent", "missing"])
 def test_never_falls_back_while_any_period_is_unhealthy_or_missing(env, path):
     arn = recovery(env, MaxLifetimeSeconds=6)

@@ -654,7 +654,7 @@ def read_workflow_calls(record_path: str | os.PathLike) -> list[dict[str, Any]]:
 
 RECOVERY_DEFAULTS = {"CheckPeriodSeconds": "60", "FallbackHoldSeconds": "300", "FallbackHoldCapSeconds": "3600",
                      "MaxAutoFallbacksPerDay": "3", "RepairAfterSeconds": "300", "MaxRepairsPerHour": "2",
-                     "MaxLifetimeSeconds": "86400"}
+                     "MaxLifetimeSeconds": "86400", "MaxIterationsPerExecution": "300"}
 
 
 def serve_moto_recording_recovery_calls(record_path: str, argv: list[str]) -> None:
