@@ -273,6 +273,11 @@ def test_a_long_watch_continues_as_a_new_execution_carrying_its_counters_and_hol
     assert last["gatewaySeconds"] > 3
     assert "ReadAutoFallbacks" not in states_entered(env, chain[-1]["executionArn"])
     assert len(fallback_executions(env)) == 1
+    # The budget behind MaxIterationsPerExecution=300: a period costs at most ~60 events, so 300 of them
+    # plus the start stay far below the 25,000 events of one execution.
+    events = env["sfn"].get_execution_history(executionArn=chain[0]["executionArn"], maxResults=1000)["events"]
+    per_period = len(events) / 3
+    assert per_period < 80 and 300 * per_period < 25000, per_period
 
 
 @pytest.mark.parametrize("path", [unhealthy, alternating(), None], ids=["unhealthy", "intermittent", "missing"])
