@@ -225,6 +225,17 @@ def test_events_of_failovers_that_did_not_succeed_start_nothing(env, status):
     assert len(env["sfn"].list_executions(stateMachineArn=arn)["executions"]) == 1
 
 
+@pytest.mark.parametrize("trigger", ["manual", "lifecycle", "replace", "maintenance"])
+def test_failovers_of_a_person_or_of_the_nat_workflows_are_not_watched(env, trigger):
+    """They are ended by whoever started them (the workflows fall back themselves)."""
+    arn = recovery(env)
+    event = failover_succeeded_event(env["failover"]["executionArn"], env["arns"]["failover"],
+                                     {"availabilityZone": AZ, "trigger": trigger})
+    result = run_execution(env["sfn"], arn, event)
+    assert result["outputJson"]["action"] == "ignored-trigger" and result["outputJson"]["trigger"] == trigger
+    assert len(env["sfn"].list_executions(stateMachineArn=arn)["executions"]) == 1
+
+
 def test_input_that_is_neither_an_event_nor_a_watch_is_refused(env):
     result = run_execution(env["sfn"], recovery(env), {"availabilityZone": AZ})
     assert result["status"] == "FAILED" and result["error"] == "InvalidInput"
