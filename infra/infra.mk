@@ -7,7 +7,7 @@
 # cargo-lambda, zig) and .venv-checkov (checkov pins a boto3 that aws-sam-cli refuses).
 
 VENV_CHECKOV := .venv-checkov
-INFRA_TEMPLATES := infra/template.yaml infra/checker.yaml infra/nat-workflows.yaml
+INFRA_TEMPLATES := infra/template.yaml infra/checker.yaml infra/nat-workflows.yaml infra/recovery.yaml
 IAC_BIN := $(CURDIR)/$(VENV_IAC)/bin
 ARM_TARGET := aarch64-unknown-linux-gnu
 LAMBDA_BOOTSTRAP := target/lambda/connectivity-checker/bootstrap

@@ -721,26 +721,106 @@ def _align_moto_step_functions_with_aws() -> None:
     json_path._contains_slice_or_wildcard_array = lambda path: "[?(" in path or wildcard(path)
 
 
-def workflows_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]:
-    """A MotoServer (not started) running serve_moto_recording_workflow_calls, and the path of its
-    record file. The launcher is a small script in `workdir` that execs this Python, so the PID
-    MotoServer stops is the server's own."""
+def _recording_moto_server(workdir: str | os.PathLike, record_name: str, entry: str) -> tuple[MotoServer, Path]:
+    """A MotoServer (not started) running moto_env.<entry>, which records calls to `record_name` in
+    `workdir`. The launcher is a small script in `workdir` that execs this Python, so the PID
+    MotoServer stops is the server's own. It applies moto_aws_compat itself (AWS error names,
+    StartTime, timestamps), so a recording server has the same corrections as every other MotoServer;
+    aws_compat=False only tells MotoServer not to wrap the launcher a second time."""
     workdir = Path(workdir)
-    record_path = workdir / "workflow-calls.jsonl"
-    launcher = workdir / "moto-server-recording"
+    record_path = workdir / record_name
+    launcher = workdir / f"moto-server-{Path(record_name).stem}"
     support = str(Path(__file__).resolve().parent)
-    # The launcher applies moto_aws_compat itself (AWS error names, StartTime, timestamps), so the
-    # recording server has the same corrections as every other MotoServer; aws_compat=False only
-    # tells MotoServer not to wrap this launcher a second time.
     code = (f"import sys; sys.path.insert(0, {support!r}); import moto_aws_compat; moto_aws_compat.apply(); "
-            f"import moto_env; moto_env.serve_moto_recording_workflow_calls({str(record_path)!r}, sys.argv[1:])")
+            f"import moto_env; moto_env.{entry}({str(record_path)!r}, sys.argv[1:])")
     launcher.write_text(f"#!/bin/sh\nexec {sys.executable!r} -c {json.dumps(code)} \"$@\"\n")
     launcher.chmod(0o755)
     return MotoServer(moto_server_bin=str(launcher), log_path=workdir / "moto.log", aws_compat=False), record_path
 
+
+def workflows_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]:
+    """A MotoServer (not started) running serve_moto_recording_workflow_calls, and its record file."""
+    return _recording_moto_server(workdir, "workflow-calls.jsonl", "serve_moto_recording_workflow_calls")
 
 def read_workflow_calls(record_path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(record_path)
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------------------------------
+# The recovery controller (infra/statemachines/nat-recovery.asl.json, infra/recovery.yaml).
+#
+# moto 5.2.5's SetInstanceHealth only stores the health status; Auto Scaling replaces an instance marked
+# Unhealthy (terminate, then launch a new one, the desired capacity unchanged). The recovery server adds
+# that replacement (moto's own terminate without decrement), records every SetInstanceHealth with its
+# arguments, and is otherwise the NAT workflows' recording server (ReplaceRoute, ..., the sync:2 and
+# casing alignments). In AWS the termination also passes the lifecycle hook (the Lifecycle flow); moto
+# emits no hook events, so here the instance is replaced directly.
+
+RECOVERY_DEFAULTS = {"CheckPeriodSeconds": "60", "FallbackHoldSeconds": "300", "FallbackHoldCapSeconds": "3600",
+                     "MaxAutoFallbacksPerDay": "3", "RepairAfterSeconds": "300", "MaxRepairsPerHour": "2",
+                     "MaxLifetimeSeconds": "86400", "MaxIterationsPerExecution": "300"}
+
+
+def serve_moto_recording_recovery_calls(record_path: str, argv: list[str]) -> None:
+    """Entry point of the recovery server process (see recovery_moto_server)."""
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original_set_instance_health = AutoScalingResponse.set_instance_health
+
+    def set_instance_health(self) -> Any:
+        out = original_set_instance_health(self)
+        instance_id = self._get_param("InstanceId")
+        args = {"instanceId": instance_id, "healthStatus": self._get_param("HealthStatus"),
+                "shouldRespectGracePeriod": self._get_param("ShouldRespectGracePeriod")}
+        group = next((g.name for g in self.autoscaling_backend.autoscaling_groups.values()
+                      if instance_id in [s.instance.id for s in g.instance_states]), None)
+        if args["healthStatus"] == "Unhealthy" and group is not None:
+            self.autoscaling_backend.terminate_instance(instance_id, should_decrement=False)
+        with open(record_path, "a") as f:
+            f.write(json.dumps({"call": "SetInstanceHealth", "args": {**args, "group": group},
+                                "routes": {}, "at": time.time()}) + "\n")
+        return out
+
+    AutoScalingResponse.set_instance_health = set_instance_health
+    serve_moto_recording_workflow_calls(record_path, argv)
+
+
+def recovery_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]:
+    """Like workflows_moto_server, with serve_moto_recording_recovery_calls."""
+    return _recording_moto_server(workdir, "recovery-calls.jsonl", "serve_moto_recording_recovery_calls")
+
+def create_recovery_state_machine(sfn, fallback_arn: str, deployment: str = "nat-watchdog",
+                                  namespace: str = "NatEgressWatchdog", name: str | None = None,
+                                  role_arn: str = "arn:aws:iam::123456789012:role/nat-watchdog-recovery",
+                                  **knobs: Any) -> str:
+    """Create the Recovery state machine from infra/statemachines/nat-recovery.asl.json with the
+    substitutions infra/recovery.yaml gives it; `knobs` override RECOVERY_DEFAULTS (e.g.
+    CheckPeriodSeconds=1, FallbackHoldSeconds=3 for tests that run in seconds)."""
+    subs = {**RECOVERY_DEFAULTS, **{k: str(v) for k, v in knobs.items()},
+            "DeploymentName": deployment, "MetricsNamespace": namespace, "FallbackStateMachineArn": fallback_arn}
+    return sfn.create_state_machine(name=name or f"{deployment}-nat-recovery",
+                                    definition=load_definition("nat-recovery", subs),
+                                    roleArn=role_arn, type="STANDARD")["stateMachineArn"]
+
+
+def failover_succeeded_event(execution_arn: str, state_machine_arn: str, failover_input: dict | None,
+                             status: str = "SUCCEEDED", region: str = DEFAULT_REGION) -> dict[str, Any]:
+    """The EventBridge event 'Step Functions Execution Status Change' as AWS documents it (Step Functions
+    developer guide, 'Automating Step Functions event delivery with EventBridge'): detail.input is the
+    execution's input as a JSON string, startDate/stopDate are epoch milliseconds. `failover_input`
+    None leaves detail.input out (AWS omits it when it is too large: inputDetails.included false)."""
+    now_ms = int(time.time() * 1000)
+    detail: dict[str, Any] = {"executionArn": execution_arn, "stateMachineArn": state_machine_arn,
+                              "name": execution_arn.rsplit(":", 1)[-1], "status": status,
+                              "startDate": now_ms - 1000, "stopDate": now_ms,
+                              "inputDetails": {"included": failover_input is not None},
+                              "output": "{}", "outputDetails": {"included": True}}
+    if failover_input is not None:
+        detail["input"] = json.dumps(failover_input)
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
+            "resources": [execution_arn], "detail": detail}
