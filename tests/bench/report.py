@@ -17,6 +17,27 @@ from tests.lab.shell import REPO
 
 MD_PATH = REPO / "BENCHMARKS.md"
 PNG_REL = "docs/bench/outage-timeline.png"
+# Measured by other commands; each page states its own date, machine and method. Included verbatim
+# (INCLUDED) or linked (LINKED), so BENCHMARKS.md is the one place a reader starts from.
+INCLUDED = ("docs/bench/failover-path.md",)
+LINKED = (
+    ("docs/bench/replacement.md", "planned replacement of a NAT host with the checker running (`replacement` mode alone)"),
+    ("docs/bench/footprint.md", "memory, CPU and binary sizes of the release checker (`make bench-footprint`)"),
+    ("docs/bench/hedged-connect.md", "the validation run of the hedged TCP connect"),
+    ("docs/COST.md", "the monthly bill per AZ and per VPC (`make cost`)"),
+)
+
+
+def other_measurements() -> list[str]:
+    out: list[str] = []
+    for rel in INCLUDED:
+        page = REPO / rel
+        if page.exists():
+            out += [page.read_text().rstrip(), "", f"(Included from [{rel}]({rel}).)", ""]
+    links = [f"- [{rel}]({rel}): {what}" for rel, what in LINKED if (REPO / rel).exists()]
+    if links:
+        out += ["## Other measurements", ""] + links + [""]
+    return out
 HARD = ["blackhole", "reject", "uplink_down", "masq_removed"]
 
 
@@ -546,6 +567,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               "timeouts ride through the up-seconds (see their bad rounds). After a windowed incident the verdict "
               "turns healthy once the window has cleared, hence the longer recovery.",
               ""]
+    if md.resolve() == MD_PATH.resolve():  # an experiment's page is about the experiment alone
+        lines += other_measurements()
     lines += ["## Harness notes", ""] + notes(recs) + [""]
     md.write_text("\n".join(lines))
     return md, png

@@ -303,6 +303,15 @@ def render(facts: dict, healthy: dict, failing: dict, per_target: dict, b: dict,
     for name, cost, data in standby_options:
         a(f"| {name} | {usd(cost)} | {data} |")
     a("")
+    a("## The NAT instances themselves (managed NAT layer)")
+    a("")
+    a("With `PublicSubnetIds` given, the stack runs the NAT instances too (infra/README.md, \"Managed NAT instances\"). "
+      "What they cost, from `infra/nat-instance/nat_cost.py` (its own dated price list); the NAT workflows and the "
+      "optional recovery (`EnableAutoRecovery`, off by default) add state machine transitions (cents) and a few "
+      "alarms that are not counted in the watchdog's bill above:")
+    a("")
+    L.extend(nat_layer_table().rstrip("\n").split("\n"))
+    a("")
     a("## Compared with the alternatives (per AZ)")
     a("")
     a(f"A NAT instance (t4g.nano, {usd(instance_month)}/month) with this watchdog, against one NAT Gateway per AZ "
@@ -332,6 +341,18 @@ def render(facts: dict, healthy: dict, failing: dict, per_target: dict, b: dict,
         a(f"| {k} | {v:g} |")
     a("")
     return "\n".join(L)
+
+
+def nat_layer_table() -> str:
+    """The managed NAT layer's bill, as infra/nat-instance/nat_cost.py computes it (one price list there)."""
+    import importlib.util
+    path = ROOT / "infra" / "nat-instance" / "nat_cost.py"
+    spec = importlib.util.spec_from_file_location("nat_cost", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.table()
 
 
 def counts(binary: str, seconds: float = 6.0) -> dict:
