@@ -13,7 +13,7 @@ BIN_RELEASE := target/release/connectivity-checker
 .PHONY: help deps venv venv-iac build build-bin release test rust-test demo bench-footprint clean link-check
 
 help:
-	@echo "make demo   - the checker on emulated AWS: outage -> detection -> Failover execution -> routes moved"
+	@echo "make demo   - the checker on emulated AWS: outage -> detection -> Failover execution -> routes moved -> nat-watchdog status"
 	@echo "make test   - every test (Rust, moto integration, infra validation, lab smoke when root)"
 	@echo "make bench  - failure-injection lab benchmark (root), writes BENCHMARKS.md"
 	@echo "make deploy - see README 'Deploy'"
@@ -44,7 +44,7 @@ build:
 	$(CARGO) build --workspace --all-targets --locked
 
 build-bin:
-	$(CARGO) build --locked -p connectivity-checker
+	$(CARGO) build --locked -p connectivity-checker -p nat-watchdog
 
 release:
 	$(CARGO) build --release --locked -p connectivity-checker
@@ -54,7 +54,7 @@ rust-test: build venv
 
 # The main job on emulated AWS: outage -> detection -> Failover execution -> routes moved.
 demo: deps venv build-bin
-	$(VENV)/bin/python -m tests.demo emulated --checker $(BIN_DEBUG)
+	$(VENV)/bin/python -m tests.demo emulated --checker $(BIN_DEBUG) --watchdog target/debug/nat-watchdog
 
 # Peak RSS and CPU of the release CLI over 60 s with 3 targets, binary sizes -> docs/bench/footprint.md
 bench-footprint: venv release

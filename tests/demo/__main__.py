@@ -16,6 +16,8 @@ def main() -> int:
     sub = ap.add_subparsers(dest="mode", required=True)
     em = sub.add_parser("emulated", help="the checker on emulated AWS (make demo)")
     em.add_argument("--checker", default=str(REPO / "target" / "debug" / "connectivity-checker"))
+    em.add_argument("--watchdog", default=str(REPO / "target" / "debug" / "nat-watchdog"),
+                    help="the on-call CLI that ends the demo")
     em.add_argument("--cut-after", type=float, default=5.0, help="seconds of health before the cut")
     lab = sub.add_parser("lab", help="a narrated failure on the lab's real NAT (make lab; root)")
     lab.add_argument("--binary", required=True)
@@ -24,7 +26,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.mode == "emulated":
         from .emulated import run
-        return run(args.checker, args.cut_after)
+        return run(args.checker, args.cut_after, args.watchdog)
     from .lab import MODES, run as run_lab
     if args.fault not in MODES:
         ap.error(f"--mode {args.fault!r}: one of {', '.join(MODES)}")

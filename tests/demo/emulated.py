@@ -7,7 +7,9 @@ infra/statemachines/failover.asl.json that the SAM template deploys. Three local
 for the internet. The checker CLI probes them; midway the demo cuts them off (they accept and never
 answer, as behind a dead NAT). The timeline shows what an on-call would see: healthy rounds, the
 outage and its cause, the Failover execution, and the AZ's route now via the NAT Gateway while the
-other AZ is untouched.
+other AZ is untouched. It ends with the on-call view: `nat-watchdog status` and `nat-watchdog
+incidents --since 1h` against the same emulated AWS, after the checker's EMF documents are replayed
+into CloudWatch with PutMetricData (moto does not parse EMF).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -89,6 +92,7 @@ class Demo:
     ours: dict
     other: dict
     tl: Timeline | None = None
+    emf: list[dict] = field(default_factory=list)
 
     def routes(self) -> str:
         targets = default_route_targets(self.ec2, self.ours["route_table_ids"] + self.other["route_table_ids"])
@@ -105,17 +109,18 @@ class Demo:
         return default_route_targets(self.ec2, [rtb])[rtb] or ""
 
 
-def run(checker: str, cut_after: float = 5.0) -> int:
-    if not Path(checker).exists():
-        print(f"demo: checker binary {checker} not found (make demo builds it)", file=sys.stderr)
-        return 2
+def run(checker: str, cut_after: float = 5.0, watchdog: str = "target/debug/nat-watchdog") -> int:
+    for what, binary in (("checker", checker), ("nat-watchdog", watchdog)):
+        if not Path(binary).exists():
+            print(f"demo: {what} binary {binary} not found (make demo builds it)", file=sys.stderr)
+            return 2
     print("NAT egress watchdog demo (emulated AWS: moto on 127.0.0.1; internet: 3 local HTTP targets)\n")
     internet = Internet()
     try:
         with MotoServer() as moto:
             demo = set_up(moto)
             ok = outage_detected_and_failed_over(demo, internet, checker, cut_after)
-            on_call_view(demo)
+            ok = on_call_view(demo, watchdog) and ok
     finally:
         internet.close()
     return 0 if ok else 1
@@ -197,8 +202,8 @@ def outage_detected_and_failed_over(demo: Demo, internet: Internet, checker: str
     failed_over = execution_arn is not None and demo.first_route(demo.ours).startswith("nat-")
     untouched = demo.first_route(demo.other).startswith("eni-")
     causes: dict[str, float] = {}
-    for l in emf_lines:
-        doc = json.loads(l)
+    demo.emf = [json.loads(l) for l in emf_lines]
+    for doc in demo.emf:
         for k, v in doc.items():
             if k.startswith("ProbeFailure") and k != "ProbeFailure":
                 causes[k] = causes.get(k, 0) + (sum(v) if isinstance(v, list) else v)
@@ -210,7 +215,53 @@ def outage_detected_and_failed_over(demo: Demo, internet: Internet, checker: str
     return ok
 
 
-def on_call_view(demo: Demo) -> None:
-    """Final step: what the on-call sees afterwards. The place for the on-call CLI (`nat-watchdog
-    status` and `nat-watchdog incidents` against this same emulated AWS, demo.moto.env()); it shows
-    nothing yet."""
+def replay_emf(cloudwatch, docs: list[dict]) -> int:
+    """PutMetricData for each EMF document, as CloudWatch would have extracted it: its namespace,
+    its AvailabilityZone dimension, its timestamp; Count metrics summed, others (latency, Unhealthy)
+    as their list of values. Returns the number of data points written."""
+    written = 0
+    for doc in docs:
+        meta = doc["_aws"]
+        directive = meta["CloudWatchMetrics"][0]
+        when = datetime.fromtimestamp(meta["Timestamp"] / 1000, timezone.utc)
+        dims = [{"Name": "AvailabilityZone", "Value": doc["AvailabilityZone"]}]
+        data = []
+        for m in directive["Metrics"]:
+            raw = doc.get(m["Name"])
+            values = raw if isinstance(raw, list) else [] if raw is None else [raw]
+            if not values:
+                continue
+            datum = {"MetricName": m["Name"], "Dimensions": dims, "Timestamp": when, "Unit": m.get("Unit", "None")}
+            if datum["Unit"] == "Count":
+                datum["Value"] = float(sum(values))
+            else:
+                datum["Values"] = [float(v) for v in values]
+            data.append(datum)
+        if data:
+            cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
+            written += len(data)
+    return written
+
+
+def on_call_view(demo: Demo, watchdog: str) -> bool:
+    """Final step: what the on-call sees afterwards, `nat-watchdog status` and `nat-watchdog incidents`
+    against this same emulated AWS. `status` exits 1 when an AZ is on a NAT gateway, as here: exit
+    codes 0 and 1 are a screen, anything else is a failure of the demo."""
+    namespace = demo.emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] if demo.emf else None
+    points = replay_emf(demo.moto.session().client("cloudwatch"), demo.emf)
+    print(f"\nOn call: the checker's {len(demo.emf)} EMF documents replayed into CloudWatch "
+          f"({points} data points; moto does not parse EMF); only {AZ} has a checker here, "
+          f"so {OTHER_AZ} reads as silent")
+    args = [watchdog, "--vpc", demo.ours["vpc_id"], "--failover-arn", demo.arns["failover"],
+            "--fallback-arn", demo.arns["fallback"]] + (["--namespace", namespace] if namespace else [])
+    env = {"PATH": os.environ.get("PATH", ""), **demo.moto.env()}
+    ok = True
+    for command in (["status"], ["incidents", "--since", "1h"]):
+        print(f"\n$ nat-watchdog {' '.join(command)}", flush=True)
+        proc = subprocess.run(args + command, env=env, capture_output=True, text=True, timeout=60)
+        print(proc.stdout, end="")
+        print(proc.stderr, end="", file=sys.stderr)
+        if proc.returncode not in (0, 1):
+            print(f"demo: nat-watchdog {command[0]} exited {proc.returncode}", file=sys.stderr)
+            ok = False
+    return ok
