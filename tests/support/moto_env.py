@@ -34,7 +34,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 
@@ -791,6 +791,23 @@ def serve_moto_recording_recovery_calls(record_path: str, argv: list[str]) -> No
 def recovery_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]:
     """Like workflows_moto_server, with serve_moto_recording_recovery_calls."""
     return _recording_moto_server(workdir, "recovery-calls.jsonl", "serve_moto_recording_recovery_calls")
+
+def serving(server: tuple[MotoServer, Path]) -> Iterator[tuple[MotoServer, Path]]:
+    """The body of a fixture that holds a recording server: yields (server, record) while the server
+    runs and stops it (by its PID) afterwards: `yield from serving(workflows_moto_server(tmp))`."""
+    with server[0]:
+        yield server
+
+
+def reset_recording_server(moto: MotoServer, record: Path) -> tuple[_EndpointSession, Any, Any, Any]:
+    """Each test of a recording server (workflows_moto_server, recovery_moto_server) starts from an
+    empty moto and an empty record. Returns a session and its EC2, Auto Scaling and Step Functions
+    clients."""
+    moto.reset()
+    record.write_text("")
+    session = moto.session()
+    return session, session.client("ec2"), session.client("autoscaling"), session.client("stepfunctions")
+
 
 def create_recovery_state_machine(sfn, fallback_arn: str, deployment: str = "nat-watchdog",
                                   namespace: str = "NatEgressWatchdog", name: str | None = None,
