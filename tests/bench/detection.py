@@ -61,6 +61,7 @@ from tests.lab.replacement import run_replacement
 from tests.lab.rig import Rig
 from tests.lab.shell import REPO, require_root_tools
 from tests.lab.trial import run_trial
+from tests.support.machine import cpu_model
 
 STOP_GRACE_S = 120  # a worker's teardown: checkers stopped (SIGINT, up to 15 s each), lab closed
 
@@ -78,14 +79,7 @@ def load_results(path: Path) -> list[dict]:
 
 
 def machine_info(binary: str | None) -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model("unknown")
     mem_kb = 0
     try:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])

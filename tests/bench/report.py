@@ -7,6 +7,7 @@ import math
 import shlex
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.lab.checker import CONFIGS, DEFAULT_CONFIGS, CheckerConfigError, LogState, Timing, config_label, parse_ts, timing
@@ -98,6 +99,15 @@ def _rows(recs: list[dict], kind: str, mode: str, config: str) -> list[dict]:
     return [r for r in recs if r.get("kind") == kind and r["mode"] == mode and r["config"] == config]
 
 
+def _trial_groups(recs: list[dict], modes, configs: list[str]) -> Iterator[tuple[str, str, list[dict]]]:
+    """(mode, config, its trials) for every mode and then configuration, in that order, that has trials."""
+    for m in modes:
+        for c in configs:
+            rs = _rows(recs, "trial", m, c)
+            if rs:
+                yield m, c, rs
+
+
 def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
     lines = ["### Detection: fault injected → Failover execution started in moto", "",
              "median / p99 in seconds (n trials; a miss is a trial with no execution within the cap: "
@@ -128,26 +138,22 @@ def detection_tables(recs: list[dict], configs: list[str]) -> list[str]:
               "| failure | config | n | detected | detection median | p99 | max | verdict→unhealthy median | "
               "recovery median | recovery p99 | probe failure causes during the fault |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for m in OUTAGE_MODES:
-        for c in configs:
-            rs = _rows(recs, "trial", m, c)
-            if not rs:
-                continue
-            d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
-            v = [r["verdict_unhealthy_s"] for r in rs if r.get("verdict_unhealthy_s") is not None]
-            by_window = sum(1 for r in rs if r.get("unhealthy_rule") == "window")
-            rec = [r["recovery_s"] for r in rs if r.get("recovery_s") is not None]
-            causes: dict[str, int] = {}
-            for r in rs:
-                for k, n in (r.get("causes_during") or {}).items():
-                    causes[k] = causes.get(k, 0) + n
-            tot = sum(causes.values()) or 1
-            cs = ", ".join(f"{k} {100 * n / tot:.0f}%" for k, n in sorted(causes.items(), key=lambda kv: -kv[1]))
-            det = f"{len(d)}" if len(d) == len(rs) else f"**{len(d)}** ({len(rs) - len(d)} missed)"
-            lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} | {det} | {f(statistics.median(d) if d else None)} | "
-                         f"{f(pct(d, 99))} | {f(max(d) if d else None)} | {f(statistics.median(v) if v else None)}"
-                         f"{f' ({by_window}× by the window rule)' if by_window else ''} | "
-                         f"{f(statistics.median(rec) if rec else None)} | {f(pct(rec, 99))} | {cs or '–'} |")
+    for m, c, rs in _trial_groups(recs, OUTAGE_MODES, configs):
+        d = [r["detection_s"] for r in rs if r.get("detection_s") is not None]
+        v = [r["verdict_unhealthy_s"] for r in rs if r.get("verdict_unhealthy_s") is not None]
+        by_window = sum(1 for r in rs if r.get("unhealthy_rule") == "window")
+        rec = [r["recovery_s"] for r in rs if r.get("recovery_s") is not None]
+        causes: dict[str, int] = {}
+        for r in rs:
+            for k, n in (r.get("causes_during") or {}).items():
+                causes[k] = causes.get(k, 0) + n
+        tot = sum(causes.values()) or 1
+        cs = ", ".join(f"{k} {100 * n / tot:.0f}%" for k, n in sorted(causes.items(), key=lambda kv: -kv[1]))
+        det = f"{len(d)}" if len(d) == len(rs) else f"**{len(d)}** ({len(rs) - len(d)} missed)"
+        lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} | {det} | {f(statistics.median(d) if d else None)} | "
+                     f"{f(pct(d, 99))} | {f(max(d) if d else None)} | {f(statistics.median(v) if v else None)}"
+                     f"{f' ({by_window}× by the window rule)' if by_window else ''} | "
+                     f"{f(statistics.median(rec) if rec else None)} | {f(pct(rec, 99))} | {cs or '–'} |")
     return lines
 
 
@@ -156,19 +162,15 @@ def benign_table(recs: list[dict], configs: list[str]) -> list[str]:
              "| condition | config | trials × seconds held | false failovers | unhealthy verdicts | bad rounds | "
              "probe failures during the fault |",
              "|---|---|---|---|---|---|---|"]
-    for m in BENIGN_MODES:
-        for c in configs:
-            rs = _rows(recs, "trial", m, c)
-            if not rs:
-                continue
-            held = statistics.median([r["t_heal"] - r["t_inject"] for r in rs if r.get("t_heal") and r.get("t_inject")] or [0])
-            ff = sum(r["executions"] for r in rs)
-            uv = sum(r.get("unhealthy_verdicts", 0) for r in rs)
-            bad = sum(r.get("bad_rounds", 0) for r in rs)
-            pf = sum(r.get("probe_failures_during", 0) for r in rs)
-            pn = sum(r.get("probes_during", 0) for r in rs) or 1
-            lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} × {held:.0f} | {'**%d**' % ff if ff else 0} | {uv} | {bad} | "
-                         f"{100 * pf / pn:.1f}% |")
+    for m, c, rs in _trial_groups(recs, BENIGN_MODES, configs):
+        held = statistics.median([r["t_heal"] - r["t_inject"] for r in rs if r.get("t_heal") and r.get("t_inject")] or [0])
+        ff = sum(r["executions"] for r in rs)
+        uv = sum(r.get("unhealthy_verdicts", 0) for r in rs)
+        bad = sum(r.get("bad_rounds", 0) for r in rs)
+        pf = sum(r.get("probe_failures_during", 0) for r in rs)
+        pn = sum(r.get("probes_during", 0) for r in rs) or 1
+        lines.append(f"| {MODE_LABELS[m]} | {c} | {len(rs)} × {held:.0f} | {'**%d**' % ff if ff else 0} | {uv} | {bad} | "
+                     f"{100 * pf / pn:.1f}% |")
     return lines
 
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from asl_paths import sequential_calls_to  # noqa: E402
+from machine import cpu_model  # noqa: E402
 from moto_env import MotoServer, build_vpc, default_route_targets, run_execution  # noqa: E402
 
 AZ = "us-east-1a"
@@ -44,15 +45,7 @@ def definition_at(rev: str | None, vpc_id: str) -> str:
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.machine()}, {cpu}, {os.cpu_count()} cores, Linux {platform.release()}"
+    return f"{platform.machine()}, {cpu_model('unknown CPU')}, {os.cpu_count()} cores, Linux {platform.release()}"
 
 
 def measure(moto: MotoServer, definition: str, runs: int) -> dict:

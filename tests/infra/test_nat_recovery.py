@@ -24,8 +24,8 @@ import pytest
 
 from moto_env import (STATEMACHINES_DIR, TAG_DEPLOYMENT, TAG_PAUSED_UNTIL, build_workflows_nat_layer,
                       create_recovery_state_machine, create_state_machines, default_route_targets,
-                      failover_succeeded_event, read_workflow_calls, recovery_moto_server, run_execution,
-                      wait_execution, workflows_in_service_instances)
+                      failover_succeeded_event, read_workflow_calls, recovery_moto_server,
+                      reset_recording_server, run_execution, serving, wait_execution, workflows_in_service_instances)
 from template_eval import INFRA, Stack
 
 AZS = ["us-east-1a", "us-east-1b"]
@@ -39,22 +39,14 @@ FAST = {"CheckPeriodSeconds": 1, "FallbackHoldSeconds": 3, "FallbackHoldCapSecon
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    moto, record = recovery_moto_server(tmp_path_factory.mktemp("natrec"))
-    moto.start()
-    try:
-        yield moto, record
-    finally:
-        moto.stop()
+    yield from serving(recovery_moto_server(tmp_path_factory.mktemp("natrec")))
 
 
 @pytest.fixture()
 def env(server):
     """Two AZs of the managed NAT layer; AZ us-east-1a failed over to its standby gateway."""
     moto, record = server
-    moto.reset()
-    record.write_text("")
-    session = moto.session()
-    ec2, asg, sfn = session.client("ec2"), session.client("autoscaling"), session.client("stepfunctions")
+    session, ec2, asg, sfn = reset_recording_server(moto, record)
     layer = build_workflows_nat_layer(ec2, asg, AZS, deployment=DEPLOYMENT)
     arns = create_state_machines(sfn)
     failover = run_execution(sfn, arns["failover"], {"availabilityZone": AZ})

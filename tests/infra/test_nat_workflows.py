@@ -22,8 +22,8 @@ import pytest
 from moto_env import (STATEMACHINES_DIR, TAG_DEPLOYMENT, TAG_PAUSED_UNTIL, TAG_REPLACE_EXECUTION,
                       TAG_STANDBY_FOR, TEST_TAG_NAT_BOOT, WORKFLOWS_LIFECYCLE_HOOK, build_workflows_nat_layer,
                       create_state_machines, create_workflow_state_machines, default_route_targets,
-                      read_workflow_calls, run_execution, workflows_in_service_instances,
-                      workflows_moto_server)
+                      read_workflow_calls, reset_recording_server, run_execution, serving,
+                      workflows_in_service_instances, workflows_moto_server)
 from template_eval import INFRA, Stack
 
 AZS = ["us-east-1a", "us-east-1b", "us-east-1c"]
@@ -34,23 +34,15 @@ NEW_AMI = "ami-0f0e0d0c0b0a09080"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    moto, record = workflows_moto_server(tmp_path_factory.mktemp("natwf"))
-    moto.start()
-    try:
-        yield moto, record
-    finally:
-        moto.stop()
+    yield from serving(workflows_moto_server(tmp_path_factory.mktemp("natwf")))
 
 
 @pytest.fixture()
 def env(server, request):
     moto, record = server
-    moto.reset()
-    record.write_text("")
     shared = getattr(request, "param", {}).get("shared_launch_template", False)
     numbered = getattr(request, "param", {}).get("numbered_version", False)
-    session = moto.session()
-    ec2, asg, sfn = session.client("ec2"), session.client("autoscaling"), session.client("stepfunctions")
+    session, ec2, asg, sfn = reset_recording_server(moto, record)
     layer = build_workflows_nat_layer(ec2, asg, AZS, deployment=DEPLOYMENT, shared_launch_template=shared,
                                       numbered_version=numbered)
     arns = create_state_machines(sfn)

@@ -34,7 +34,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 
@@ -239,6 +239,39 @@ def _any_image_id(ec2) -> str:
     return images[0]["ImageId"] if images else _KNOWN_MOTO_AMI
 
 
+def _vpc_with_public_route_table(ec2, cidr: str) -> tuple[str, str]:
+    """A VPC with an internet gateway and a public route table whose 0.0.0.0/0 goes to it, as every
+    emulated deployment starts; returns (vpc id, public route table id)."""
+    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    public_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    return vpc_id, public_rtb
+
+
+def _az_subnets(ec2, vpc_id: str, public_rtb: str, cidr: str, index: int, az: str) -> tuple[str, str]:
+    """The public (x.y.2i.0/24, on `public_rtb`) and private (x.y.2i+1.0/24) subnets of the i-th AZ;
+    returns (public subnet id, private subnet id)."""
+    prefix = cidr.split(".")[0] + "." + cidr.split(".")[1]
+    public = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
+                               CidrBlock=f"{prefix}.{index * 2}.0/24")["Subnet"]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
+                                CidrBlock=f"{prefix}.{index * 2 + 1}.0/24")["Subnet"]["SubnetId"]
+    ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+    return public, private
+
+
+def _standby_nat_gateway(ec2, public_subnet_id: str, az: str) -> str:
+    """The AZ's standby NAT Gateway (nat-watchdog:standby-for=<AZ>) in its public subnet."""
+    alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    return ec2.create_nat_gateway(
+        SubnetId=public_subnet_id, AllocationId=alloc,
+        TagSpecifications=[{"ResourceType": "natgateway",
+                            "Tags": _tags({"Name": f"standby-{az}", TAG_STANDBY_FOR: az})}],
+    )["NatGateway"]["NatGatewayId"]
+
+
 def build_vpc(ec2, azs: list[str], route_tables_per_az: int = 2, with_unmanaged: bool = True,
               cidr: str = "10.0.0.0/16") -> dict[str, dict[str, Any]]:
     """A VPC with, in every AZ: a public subnet holding a running NAT instance and a standby NAT
@@ -253,21 +286,12 @@ def build_vpc(ec2, azs: list[str], route_tables_per_az: int = 2, with_unmanaged:
     also has "unmanaged_route_table_id": an untagged table with its 0.0.0.0/0 to the same NAT
     instance, which no state machine may touch.
     """
-    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
-    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
-    public_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    vpc_id, public_rtb = _vpc_with_public_route_table(ec2, cidr)
     image_id = _any_image_id(ec2)
-    prefix = cidr.split(".")[0] + "." + cidr.split(".")[1]
 
     out: dict[str, dict[str, Any]] = {}
     for i, az in enumerate(azs):
-        public = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
-                                   CidrBlock=f"{prefix}.{i * 2}.0/24")["Subnet"]["SubnetId"]
-        private = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
-                                    CidrBlock=f"{prefix}.{i * 2 + 1}.0/24")["Subnet"]["SubnetId"]
-        ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+        public, private = _az_subnets(ec2, vpc_id, public_rtb, cidr, i, az)
 
         inst = ec2.run_instances(
             ImageId=image_id, InstanceType="t4g.nano", MinCount=1, MaxCount=1, SubnetId=public,
@@ -278,12 +302,7 @@ def build_vpc(ec2, azs: list[str], route_tables_per_az: int = 2, with_unmanaged:
         eni_id = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
         ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
 
-        alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
-        natgw = ec2.create_nat_gateway(
-            SubnetId=public, AllocationId=alloc,
-            TagSpecifications=[{"ResourceType": "natgateway",
-                                "Tags": _tags({"Name": f"standby-{az}", TAG_STANDBY_FOR: az})}],
-        )["NatGateway"]["NatGatewayId"]
+        natgw = _standby_nat_gateway(ec2, public, az)
 
         rtbs = []
         for n in range(route_tables_per_az):
@@ -446,13 +465,8 @@ def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str 
     "launch_template_id", "instance_id", "nat_eni_id", "standby_nat_gateway_id",
     "route_table_ids": [...]}}.
     """
-    vpc_id = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
-    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
-    public_rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=public_rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    vpc_id, public_rtb = _vpc_with_public_route_table(ec2, cidr)
     image_id = image_id or _any_image_id(ec2)
-    prefix = cidr.split(".")[0] + "." + cidr.split(".")[1]
     deployment_tag = {TAG_DEPLOYMENT: deployment}
 
     def launch_template(name: str) -> str:
@@ -466,11 +480,7 @@ def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str 
     shared_lt = launch_template(f"{deployment}-nat") if shared_launch_template else None
     out: dict[str, dict[str, Any]] = {}
     for i, az in enumerate(azs):
-        public = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
-                                   CidrBlock=f"{prefix}.{i * 2}.0/24")["Subnet"]["SubnetId"]
-        private = ec2.create_subnet(VpcId=vpc_id, AvailabilityZone=az,
-                                    CidrBlock=f"{prefix}.{i * 2 + 1}.0/24")["Subnet"]["SubnetId"]
-        ec2.associate_route_table(RouteTableId=public_rtb, SubnetId=public)
+        public, private = _az_subnets(ec2, vpc_id, public_rtb, cidr, i, az)
         lt_id = shared_lt or launch_template(f"{deployment}-nat-{az}")
 
         group = f"{deployment}-nat-{az}"
@@ -497,12 +507,7 @@ def build_workflows_nat_layer(ec2, autoscaling, azs: list[str], deployment: str 
         ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, SourceDestCheck={"Value": False})
         ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=1)
 
-        alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
-        natgw = ec2.create_nat_gateway(
-            SubnetId=public, AllocationId=alloc,
-            TagSpecifications=[{"ResourceType": "natgateway",
-                                "Tags": _tags({"Name": f"standby-{az}", TAG_STANDBY_FOR: az})}],
-        )["NatGateway"]["NatGatewayId"]
+        natgw = _standby_nat_gateway(ec2, public, az)
 
         rtb = ec2.create_route_table(
             VpcId=vpc_id,
@@ -791,6 +796,23 @@ def serve_moto_recording_recovery_calls(record_path: str, argv: list[str]) -> No
 def recovery_moto_server(workdir: str | os.PathLike) -> tuple[MotoServer, Path]:
     """Like workflows_moto_server, with serve_moto_recording_recovery_calls."""
     return _recording_moto_server(workdir, "recovery-calls.jsonl", "serve_moto_recording_recovery_calls")
+
+def serving(server: tuple[MotoServer, Path]) -> Iterator[tuple[MotoServer, Path]]:
+    """The body of a fixture that holds a recording server: yields (server, record) while the server
+    runs and stops it (by its PID) afterwards: `yield from serving(workflows_moto_server(tmp))`."""
+    with server[0]:
+        yield server
+
+
+def reset_recording_server(moto: MotoServer, record: Path) -> tuple[_EndpointSession, Any, Any, Any]:
+    """Each test of a recording server (workflows_moto_server, recovery_moto_server) starts from an
+    empty moto and an empty record. Returns a session and its EC2, Auto Scaling and Step Functions
+    clients."""
+    moto.reset()
+    record.write_text("")
+    session = moto.session()
+    return session, session.client("ec2"), session.client("autoscaling"), session.client("stepfunctions")
+
 
 def create_recovery_state_machine(sfn, fallback_arn: str, deployment: str = "nat-watchdog",
                                   namespace: str = "NatEgressWatchdog", name: str | None = None,
