@@ -19,34 +19,20 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+#[path = "../../../tests/support/moto_server.rs"]
+mod moto_server;
+
 /// A moto server on 127.0.0.1 (its own port), killed by PID on drop.
 pub struct Moto {
-    child: std::process::Child,
+    // Held for its Drop: the server is killed with the fixture.
+    _server: moto_server::MotoServer,
     pub url: String,
 }
 
 impl Moto {
     pub async fn start() -> Moto {
-        let bin = std::env::var_os("MOTO_SERVER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
-        assert!(bin.exists(), "moto_server not found at {} (run `make test`, which installs it)", bin.display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("MOTO_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto { child, url: format!("http://127.0.0.1:{port}") };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("moto did not listen on port {port} within 10 s");
+        let server = moto_server::MotoServer::start(&workspace_root()).await;
+        Moto { url: server.url.clone(), _server: server }
     }
 
     pub fn sfn(&self) -> aws_sdk_sfn::Client {
@@ -84,13 +70,6 @@ impl Moto {
             out.push((e.name().to_string(), input));
         }
         out
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

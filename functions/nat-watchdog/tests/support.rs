@@ -20,46 +20,23 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+#[path = "../../../tests/support/moto_server.rs"]
+mod moto_server;
+
 /// A moto server on 127.0.0.1 (its own port) with Step Functions execution on; killed by PID on drop.
 pub struct Moto {
-    child: std::process::Child,
+    // Held for its Drop: the server is killed with the fixture.
+    _server: moto_server::MotoServer,
     pub url: String,
     pub port: u16,
 }
 
 impl Moto {
     pub async fn start() -> Moto {
-        let bin = std::env::var_os("MOTO_SERVER_BIN").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
-        assert!(bin.exists(), "moto_server not found at {} (run `make test`, which installs it)", bin.display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // Through tests/support/moto_aws_compat.py (with moto_server's own interpreter), as the Python
-        // tests do: it restores the AWS behaviour the state machines rely on (error names,
-        // `$$.Execution.StartTime` as a string for the pause check).
-        let python = bin.with_file_name("python");
-        let mut command = if python.exists() {
-            let mut c = std::process::Command::new(&python);
-            c.arg(workspace_root().join("tests/support/moto_aws_compat.py"));
-            c
-        } else {
-            std::process::Command::new(&bin)
-        };
-        let child = command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            // moto's aws-sdk task integrations call back into this server on MOTO_PORT.
-            .env("MOTO_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let moto = Moto { child, url: format!("http://127.0.0.1:{port}"), port };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                moto.post("/moto-api/config", r#"{"stepfunctions":{"execute_state_machine":true}}"#);
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("moto did not listen on port {port} within 10 s");
+        let server = moto_server::MotoServer::start(&workspace_root()).await;
+        let moto = Moto { url: server.url.clone(), port: server.port, _server: server };
+        moto.post("/moto-api/config", r#"{"stepfunctions":{"execute_state_machine":true}}"#);
+        moto
     }
 
     fn post(&self, path: &str, body: &str) {
@@ -82,13 +59,6 @@ impl Moto {
     /// Environment for the binary: only what a user would set.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         env_at(&self.url)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
