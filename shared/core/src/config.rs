@@ -16,6 +16,7 @@ use crate::verdict::WindowRule;
 pub use crate::settings::DEFAULT_CHECK_URLS;
 
 const URLS_FORM: &str = set::CHECK_URLS.form;
+const CANARY_URLS_FORM: &str = set::CANARY_URLS.form;
 const POLICY_FORM: &str = set::HTTP_STATUS_POLICY.form;
 const DEGRADED_WINDOW_FORM: &str = set::DEGRADED_WINDOW.form;
 const DEGRADED_THRESHOLD_FORM: &str = set::DEGRADED_THRESHOLD.form;
@@ -66,6 +67,11 @@ pub struct Config {
     /// `None` when `DEGRADED_WINDOW=0`.
     pub degraded: Option<WindowRule>,
     pub quorum: usize,
+    /// `CANARY_URLS`: probed every round over the NAT instance's own path, in a second watch; empty
+    /// when unset (no NAT-path watch).
+    pub canaries: Vec<Target>,
+    /// `CANARY_QUORUM`: canaries that must answer (with the path semantics) for a canary round to be good.
+    pub canary_quorum: usize,
     pub status_policy: StatusPolicy,
     pub ipv4_only: bool,
     /// As given; its form is checked by the AWS adapter (`nat_watchdog_aws::arn`).
@@ -104,7 +110,7 @@ impl Config {
     pub fn from_map(vars: &HashMap<String, String>, mode: Mode) -> Result<Config, ConfigError> {
         let get = |setting: &Setting| setting.raw(vars);
 
-        let targets = parse_targets(set::CHECK_URLS.raw_or_default(vars).unwrap_or(DEFAULT_CHECK_URLS))?;
+        let targets = parse_targets(&set::CHECK_URLS, set::CHECK_URLS.raw_or_default(vars).unwrap_or(DEFAULT_CHECK_URLS))?;
         let interval = seconds(vars, &set::CONNECTIVITY_CHECK_INTERVAL)?;
         let timeout = seconds(vars, &set::REQUEST_TIMEOUT)?;
         let unhealthy_threshold = count(vars, &set::UNHEALTHY_THRESHOLD)?;
@@ -117,6 +123,21 @@ impl Config {
                 value: quorum.to_string(),
                 reason: format!("only {} target(s) are configured in CHECK_URLS", targets.len()),
                 expected: set::QUORUM.form,
+            });
+        }
+        let canaries = match get(&set::CANARY_URLS) {
+            Some(raw) => parse_targets(&set::CANARY_URLS, raw)?,
+            None => Vec::new(),
+        };
+        let canary_quorum = count(vars, &set::CANARY_QUORUM)? as usize;
+        // The default (1) with no canaries is fine: there is no canary watch. A quorum set on purpose
+        // that no round could meet is a mistake either way.
+        if canary_quorum > canaries.len() && (!canaries.is_empty() || get(&set::CANARY_QUORUM).is_some()) {
+            return Err(ConfigError::Invalid {
+                variable: set::CANARY_QUORUM.name,
+                value: canary_quorum.to_string(),
+                reason: format!("only {} canary URL(s) are configured in CANARY_URLS", canaries.len()),
+                expected: set::CANARY_QUORUM.form,
             });
         }
         let status_policy = match get(&set::HTTP_STATUS_POLICY) {
@@ -181,6 +202,8 @@ impl Config {
             healthy_threshold,
             degraded,
             quorum,
+            canaries,
+            canary_quorum,
             status_policy,
             ipv4_only,
             state_machine_arn,
@@ -232,7 +255,10 @@ fn invalid(variable: &'static str, value: &str, reason: impl Into<String>, expec
     ConfigError::Invalid { variable, value: value.to_string(), reason: reason.into(), expected }
 }
 
-fn parse_targets(raw: &str) -> Result<Vec<Target>, ConfigError> {
+/// A URL list setting (`CHECK_URLS`, `CANARY_URLS`): each entry once, at most 20.
+fn parse_targets(setting: &Setting, raw: &str) -> Result<Vec<Target>, ConfigError> {
+    let variable = setting.name;
+    let form = if variable == set::CANARY_URLS.name { CANARY_URLS_FORM } else { URLS_FORM };
     let mut targets: Vec<Target> = Vec::new();
     for (index, entry) in raw.split(',').enumerate() {
         let entry = entry.trim();
@@ -241,20 +267,20 @@ fn parse_targets(raw: &str) -> Result<Vec<Target>, ConfigError> {
                 TargetError::Empty => format!("entry {} is empty", index + 1),
                 other => format!("entry {} ({}): {other}", index + 1, crate::target::redact(entry)),
             };
-            invalid("CHECK_URLS", &crate::target::redact(raw), reason, URLS_FORM)
+            invalid(variable, &crate::target::redact(raw), reason, form)
         })?;
         if targets.iter().any(|t| t.url() == target.url()) {
             return Err(invalid(
-                "CHECK_URLS",
+                variable,
                 &crate::target::redact(raw),
                 format!("{} is listed twice", target.label()),
-                URLS_FORM,
+                form,
             ));
         }
         targets.push(target);
     }
     if targets.len() > 20 {
-        return Err(invalid("CHECK_URLS", &crate::target::redact(raw), "more than 20 URLs", URLS_FORM));
+        return Err(invalid(variable, &crate::target::redact(raw), "more than 20 URLs", form));
     }
     Ok(targets)
 }
@@ -529,6 +555,11 @@ mod tests {
             ("DEGRADED_WINDOW", "-1", "not a whole number"),
             ("DEGRADED_WINDOW", "1001", "outside"),
             ("DEGRADED_THRESHOLD", "six", "not a whole number"),
+            ("CANARY_URLS", "https://162.159.36.1/,ftp://149.112.112.10/", "entry 2"),
+            ("CANARY_URLS", "https://162.159.36.1/,https://162.159.36.1/", "listed twice"),
+            ("CANARY_URLS", "not a url", "entry 1"),
+            ("CANARY_QUORUM", "0", "outside"),
+            ("CANARY_QUORUM", "2", "only 0 canary"),
         ];
         for &(variable, value, reason) in cases {
             let err = cli(&[(variable, value)]).expect_err(&format!("{variable}={value} must be rejected"));
@@ -537,6 +568,21 @@ mod tests {
             assert!(text.contains(reason), "{variable}={value}: {text:?} should mention {reason:?}");
             assert!(text.contains("expected"), "{text:?} must state the accepted form");
         }
+    }
+
+    #[test]
+    fn canaries_are_off_unless_configured_and_their_quorum_must_be_reachable() {
+        let c = cli(&[]).unwrap();
+        assert!(c.canaries.is_empty());
+        assert_eq!(c.canary_quorum, 1, "the default, harmless without canaries");
+        let c = cli(&[("CANARY_URLS", " https://162.159.36.1/ , https://149.112.112.10/ "), ("CANARY_QUORUM", "2")]).unwrap();
+        let labels: Vec<&str> = c.canaries.iter().map(|t| t.label()).collect();
+        assert_eq!(labels, ["https://162.159.36.1/", "https://149.112.112.10/"]);
+        assert_eq!(c.canary_quorum, 2);
+        assert_eq!(c.targets.len(), 3, "canaries never join CHECK_URLS");
+        let e = cli(&[("CANARY_URLS", "https://162.159.36.1/,https://149.112.112.10/"), ("CANARY_QUORUM", "3")]).unwrap_err();
+        assert_eq!(e.variable(), "CANARY_QUORUM");
+        assert!(e.to_string().contains("only 2 canary URL(s)") && e.to_string().contains("expected"), "{e}");
     }
 
     #[test]
@@ -587,6 +633,7 @@ mod tests {
         assert_eq!(values["DEGRADED_WINDOW"].as_deref(), Some("30"));
         assert_eq!(values["CHECK_URLS"].as_deref(), Some(DEFAULT_CHECK_URLS));
         assert_eq!(values["FAILOVER_STATE_MACHINE_ARN"], None);
+        assert_eq!((values["CANARY_URLS"].as_deref(), values["CANARY_QUORUM"].as_deref()), (None, Some("1")));
         let values: HashMap<&str, Option<String>> =
             Config::effective_values(&vars(&[("UNHEALTHY_THRESHOLD", "10"), ("REQUEST_TIMEOUT", " 1.5 "), ("QUORUM", "")]), Mode::DetectOnlyAllowed)
                 .unwrap()

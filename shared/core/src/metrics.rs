@@ -12,19 +12,29 @@ vocabulary! {
     fn name;
     /// Its EMF unit.
     fn unit;
-    /// 1 per flush: the checker is alive.
-    Heartbeat => "Heartbeat", "Count";
-    ProbeSuccess => "ProbeSuccess", "Count";
-    /// All causes; one count per cause beside it.
+    /// All causes; one count per cause beside it. Only when non-zero.
     ProbeFailure => "ProbeFailure", "Count";
     FailoverTriggered => "FailoverTriggered", "Count";
     FailoverError => "FailoverError", "Count";
-    /// Per round: 1 when the verdict after it is UNHEALTHY.
+    /// Canary probes whose far end did not answer (network-level causes). Only when non-zero.
+    NatPathProbeFailure => "NatPathProbeFailure", "Count";
+    /// Per round: 1 when the default path's verdict after it is UNHEALTHY. Always written; its
+    /// SampleCount is the checker's liveness.
     Unhealthy => "Unhealthy", "None";
+    /// Every successful probe of the default path: in the health document, and per target when
+    /// opted in. Its SampleCount is the number of successful probes.
+    ProbeLatency => "ProbeLatency", "Milliseconds";
+    /// Per canary round: 1 when the NAT-instance path's verdict after it is UNHEALTHY. Written when
+    /// `CANARY_URLS` is set, never otherwise (missing = unknown).
+    NatPathUnhealthy => "NatPathUnhealthy", "None";
     /// Per-target documents (opt-in: `PER_TARGET_METRICS`).
     TargetProbeFailure => "TargetProbeFailure", "Count";
-    /// Every successful probe's latency: in the health document, and per target when opted in.
-    ProbeLatency => "ProbeLatency", "Milliseconds";
+    /// Retired in wave 2 (liveness is SampleCount of `Unhealthy`): never written. Kept only while
+    /// functions/nat-watchdog still names it; not in [`health_metric_names`].
+    Heartbeat => "Heartbeat", "Count";
+    /// Retired in wave 2 (the success count is SampleCount of `ProbeLatency`): never written. Kept
+    /// only while functions/nat-watchdog still names it; not in [`health_metric_names`].
+    ProbeSuccess => "ProbeSuccess", "Count";
 }
 
 /// Dimension names: the health metrics are queried by `AvailabilityZone`.
@@ -32,10 +42,13 @@ pub const DIMENSIONS: [&str; 3] = ["AvailabilityZone", "SubnetId", "Target"];
 
 /// Every metric name of the health document, causes included, in the order the writer emits them.
 pub fn health_metric_names() -> Vec<&'static str> {
-    let mut names = vec![Metric::Heartbeat.name(), Metric::ProbeSuccess.name(), Metric::ProbeFailure.name()];
+    let mut names = vec![Metric::ProbeFailure.name()];
     names.extend(Cause::ALL.iter().map(|c| c.metric_name()));
     // `RoundHealthy` (one 1/0 per round) is a log property of the health document, not a metric.
-    names.extend([Metric::FailoverTriggered, Metric::FailoverError, Metric::Unhealthy, Metric::ProbeLatency].map(Metric::name));
+    names.extend(
+        [Metric::FailoverTriggered, Metric::FailoverError, Metric::NatPathProbeFailure, Metric::Unhealthy, Metric::ProbeLatency, Metric::NatPathUnhealthy]
+            .map(Metric::name),
+    );
     names
 }
 

@@ -122,6 +122,8 @@ settings! {
     DEGRADED_WINDOW: text(Default::Derived("30, or 5 × DEGRADED_THRESHOLD when larger, at most 1000"), "a number of rounds from 0 (rule off) to 1000, at least DEGRADED_THRESHOLD", "rounds the intermittent-failure rule looks back over (counted since the verdict last turned HEALTHY); 0 turns the rule off").infra();
     DEGRADED_THRESHOLD: text(Default::Derived("6, or 2 × UNHEALTHY_THRESHOLD when larger"), "a whole number of bad rounds above UNHEALTHY_THRESHOLD and at most DEGRADED_WINDOW", "bad rounds among the last DEGRADED_WINDOW that also make UNHEALTHY").infra();
     QUORUM: count("1", "targets that must succeed for a round to be good").form("a whole number from 1 to the number of CHECK_URLS").infra();
+    CANARY_URLS: text(Default::Unset("(none): no NAT-instance path watch"), "comma-separated http:// or https:// URLs, each listed once", "canaries probed each round over the NAT instance's own path (/32 routes): their verdict is the NatPathUnhealthy metric, never a failover; a canary that answers at all (TLS error, any HTTP status) proves the path (at most 20)").infra();
+    CANARY_QUORUM: count("1", "canaries that must answer for a canary round to be good").form("a whole number from 1 to the number of CANARY_URLS");
     HTTP_STATUS_POLICY: text(Default::Value("below-500"), "below-500, any, 2xx, 2xx-3xx, or a comma-separated list of codes and ranges such as 200-299,404", "HTTP statuses that prove the path works (a 404 still crossed the NAT)");
     IPV4_ONLY: boolean("true", "probe only the A records (IPv6 egress does not cross a NAT instance)");
     /// Its form is checked by the failover backend's adapter (`nat_watchdog_aws::arn`), not here.

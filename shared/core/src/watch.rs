@@ -2,12 +2,15 @@
 //! verdict and returns what happened as events. Pure: the caller brings the round's outcomes and
 //! timestamps, and decides what each event means (logs, metrics, a failover).
 //!
-//! A second watch over other targets (e.g. the NAT instance's own path) is a second `Watch`.
+//! A second watch over other targets is a second `Watch`: [`Watch::nat_path`] watches the NAT
+//! instance's own path through canaries, reading each probe with the path semantics of
+//! [`crate::nat_path`] (a far end that answered proves the path).
 
 use std::time::SystemTime;
 
 use crate::cause::Cause;
 use crate::incident::{FailedTarget, Incident};
+use crate::nat_path::PathProbe;
 use crate::verdict::{round_is_good, Health, Transition, Verdict, WindowRule};
 
 /// One finished round: per target (in the watch's order) `None` when the probe succeeded.
@@ -30,18 +33,39 @@ pub enum WatchEvent {
     BecameHealthy { round: u64, good_rounds: u32 },
 }
 
+/// How a watch reads a probe's cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    /// Every failed probe counts against the round (the default path: `HTTP_STATUS_POLICY` decides).
+    Egress,
+    /// Only network-level failures count ([`PathProbe`]): the NAT-instance path's canaries.
+    Path,
+}
+
 #[derive(Debug, Clone)]
 pub struct Watch {
     labels: Vec<String>,
     quorum: usize,
     verdict: Verdict<SystemTime>,
+    semantics: Semantics,
 }
 
 impl Watch {
     /// `labels`: the targets' safe-to-publish names, in round order. Thresholds are validated by
     /// `Config` (fall and rise at least 1).
     pub fn new(labels: Vec<String>, quorum: usize, fall: u32, rise: u32, window: Option<WindowRule>) -> Watch {
-        Watch { labels, quorum, verdict: Verdict::new(fall, rise, window) }
+        Watch { labels, quorum, verdict: Verdict::new(fall, rise, window), semantics: Semantics::Egress }
+    }
+
+    /// A watch over the NAT-instance path's canaries: like [`Watch::new`], but a probe whose far end
+    /// answered counts as reaching (only network-level causes make a round bad, and only they are
+    /// the incident's evidence).
+    pub fn nat_path(labels: Vec<String>, quorum: usize, fall: u32, rise: u32, window: Option<WindowRule>) -> Watch {
+        Watch { semantics: Semantics::Path, ..Watch::new(labels, quorum, fall, rise, window) }
+    }
+
+    pub fn semantics(&self) -> Semantics {
+        self.semantics
     }
 
     pub fn health(&self) -> Health {
@@ -54,22 +78,25 @@ impl Watch {
 
     /// Feeds one round; returns `RoundDone` and, on an edge, the transition after it.
     pub fn observe(&mut self, round: &RoundOutcome) -> Vec<WatchEvent> {
-        let succeeded = round.causes.iter().filter(|c| c.is_none()).count();
+        let causes: Vec<Option<Cause>> = match self.semantics {
+            Semantics::Egress => round.causes.clone(),
+            Semantics::Path => round.causes.iter().map(|&c| PathProbe::judge(c).path_cause()).collect(),
+        };
+        let succeeded = causes.iter().filter(|c| c.is_none()).count();
         let good = round_is_good(succeeded, self.quorum);
         let transition = self.verdict.observe(good, round.started_at);
         let mut events = vec![WatchEvent::RoundDone {
             round: round.number,
             good,
             succeeded,
-            failed: round.causes.len() - succeeded,
+            failed: causes.len() - succeeded,
             health: self.verdict.state(),
         }];
         match transition {
             None => {}
             Some(Transition::BecameUnhealthy { outage_started, rule }) => {
                 let (bad_rounds_in_window, window_rounds) = self.verdict.window_counts();
-                let failed_targets = round
-                    .causes
+                let failed_targets = causes
                     .iter()
                     .zip(&self.labels)
                     .filter_map(|(cause, label)| cause.map(|cause| FailedTarget { url: label.clone(), cause }))
@@ -148,6 +175,31 @@ mod tests {
             ]
         );
         assert_eq!(w.health(), Health::Unhealthy);
+    }
+
+    /// The NAT-instance path: a canary whose far end answered (TLS error, HTTP status) proves the
+    /// path; only network-level failures make a round bad, and only they are the evidence.
+    #[test]
+    fn a_path_watch_counts_only_network_level_failures() {
+        let mut w = Watch::nat_path(vec!["https://a.test/".into(), "https://b.test/".into()], 2, 3, 2, None);
+        assert_eq!(w.semantics(), Semantics::Path);
+        for n in 1..=5 {
+            let events = w.observe(&round(n, &[Some(Cause::Tls), Some(Cause::HttpStatus)]));
+            assert_eq!(events, vec![WatchEvent::RoundDone { round: n, good: true, succeeded: 2, failed: 0, health: Health::Healthy }]);
+        }
+        // Given quorum 2, when one canary times out and the other answers with a bad certificate,
+        // three times in a row, then the path turns UNHEALTHY naming only the timed-out canary.
+        w.observe(&round(6, &[DOWN, Some(Cause::Tls)]));
+        w.observe(&round(7, &[DOWN, Some(Cause::Tls)]));
+        let events = w.observe(&round(8, &[Some(Cause::Dns), Some(Cause::Tls)]));
+        let WatchEvent::BecameUnhealthy(incident) = &events[1] else { panic!("{events:?}") };
+        assert_eq!(incident.failed_targets, vec![FailedTarget { url: "https://a.test/".into(), cause: Cause::Dns }]);
+        // The same rounds in an egress watch are bad from the start.
+        let mut egress = Watch::new(vec!["https://a.test/".into(), "https://b.test/".into()], 2, 3, 2, None);
+        for n in 1..=3 {
+            egress.observe(&round(n, &[Some(Cause::Tls), Some(Cause::HttpStatus)]));
+        }
+        assert_eq!(egress.health(), Health::Unhealthy);
     }
 
     #[test]
