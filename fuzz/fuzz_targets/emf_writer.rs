@@ -34,7 +34,8 @@ fuzz_target!(|input: (u8, String, String, Vec<Op>)| {
                 panic!("{e}: {d}");
             }
             let v: Value = serde_json::from_str(&d).unwrap();
-            seen.0 += v["ProbeSuccess"].as_f64().unwrap_or(0.0) + v["ProbeFailure"].as_f64().unwrap_or(0.0);
+            // Successes are counted by ProbeLatency's values (its SampleCount), failures by ProbeFailure.
+            seen.0 += v["ProbeLatency"].as_array().map_or(0.0, |a| a.len() as f64) + v["ProbeFailure"].as_f64().unwrap_or(0.0);
             seen.1 += v["RoundHealthy"].as_array().map_or(0, Vec::len);
         }
     };

@@ -1,8 +1,10 @@
-//! The EMF metrics of the `egress` watch as an observer of the run: values gathered by [`MetricsBuffer`] and flushed to a
-//! [`MetricSink`] on the timer, on every verdict change, after each failover outcome and at the end.
+//! The EMF metrics of the run as an observer: the `egress` watch (probes, verdict, failovers) and the
+//! `nat-path` watch (the canaries' verdict and the canary probes that failed for the path); values
+//! gathered by [`MetricsBuffer`] and flushed to a [`MetricSink`] on the timer, on every verdict change
+//! of either watch, after each failover outcome and at the end.
 
-use nat_watchdog_core::{timefmt, Config, Health, WatchEvent};
-use nat_watchdog_runtime::{Clock, Done, Event, MetricSink, Observer, Reaction, TriggerOutcome, EGRESS};
+use nat_watchdog_core::{timefmt, Config, Health, PathProbe, WatchEvent};
+use nat_watchdog_runtime::{Clock, Done, Event, MetricSink, Observer, Reaction, TriggerOutcome, EGRESS, NAT_PATH};
 
 use crate::emf::{EmfContext, MetricsBuffer};
 
@@ -51,6 +53,18 @@ impl<'a, S: MetricSink + ?Sized, C: Clock> Observer<'a> for EmfMetrics<'_, S, C>
                 self.buffer.record_round(*good, *health == Health::Unhealthy);
             }
             Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(_) | WatchEvent::BecameHealthy { .. }) => self.flush(),
+            // Canaries never feed ProbeLatency or ProbeFailure: those are the default path's.
+            Event::Probed { watch: NAT_PATH, reports, .. } => {
+                for report in reports.iter() {
+                    if let PathProbe::Failed(_) = PathProbe::judge(report.cause) {
+                        self.buffer.record_canary_failure();
+                    }
+                }
+            }
+            Event::Watch(NAT_PATH, WatchEvent::RoundDone { health, .. }) => {
+                self.buffer.record_canary_round(*health == Health::Unhealthy);
+            }
+            Event::Watch(NAT_PATH, WatchEvent::BecameUnhealthy(_) | WatchEvent::BecameHealthy { .. }) => self.flush(),
             Event::Done(Done::Failover(outcome)) => {
                 self.buffer.record_failover(!matches!(outcome, TriggerOutcome::Failed { .. }));
                 self.flush();

@@ -27,6 +27,8 @@ fn the_writer_uses_the_core_vocabulary() {
         b.record_probe(0, Some(c), 10.0);
     }
     b.record_round(true, true);
+    b.record_canary_failure();
+    b.record_canary_round(true);
     b.record_failover(true);
     b.record_failover(false);
     let docs = b.drain(&ctx, 1, "unhealthy");
@@ -36,4 +38,21 @@ fn the_writer_uses_the_core_vocabulary() {
     assert_eq!(written, known);
     let health = names(&docs[0]);
     assert_eq!(health, metrics::health_metric_names(), "the health document's metrics, in order");
+}
+
+/// Liveness and the success count are read from the arrays' SampleCount: the retired counters are
+/// never written, whatever was recorded.
+#[test]
+fn heartbeat_and_probe_success_are_never_written() {
+    let ctx = EmfContext { namespace: "N".into(), availability_zone: "us-east-1a".into(), subnet_id: "s".into(), targets: vec!["t".into()] };
+    let mut b = MetricsBuffer::new(1);
+    b.record_probe(0, None, 1.0);
+    b.record_round(true, false);
+    let docs = b.drain(&ctx, 1, "healthy");
+    let written: Vec<String> = docs.iter().flat_map(|d| names(d)).collect();
+    for retired in [metrics::Metric::Heartbeat, metrics::Metric::ProbeSuccess] {
+        assert!(!written.iter().any(|n| n == retired.name()), "{written:?}");
+        assert!(!metrics::health_metric_names().contains(&retired.name()));
+    }
+    assert_eq!(written, ["Unhealthy", "ProbeLatency"]);
 }

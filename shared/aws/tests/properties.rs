@@ -60,7 +60,8 @@ proptest! {
         for d in &docs {
             prop_assert!(emf::validate(d).is_ok(), "{:?}: {}", emf::validate(d), d);
             let v: Value = serde_json::from_str(d).unwrap();
-            seen_probes += v["ProbeSuccess"].as_u64().unwrap_or(0) + v["ProbeFailure"].as_u64().unwrap_or(0);
+            // Successes are counted by ProbeLatency's values (its SampleCount), failures by ProbeFailure.
+            seen_probes += v["ProbeLatency"].as_array().map_or(0, |a| a.len() as u64) + v["ProbeFailure"].as_u64().unwrap_or(0);
             seen_rounds += v["RoundHealthy"].as_array().map_or(0, Vec::len);
         }
         prop_assert_eq!((seen_probes, seen_rounds), (probes, rounds));

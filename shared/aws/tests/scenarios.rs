@@ -22,12 +22,18 @@ const WALL_START: u64 = 1_795_377_600;
 #[derive(Clone, Default)]
 struct World {
     outages: Vec<(usize, f64, f64)>,
+    /// Targets whose far end answers with this cause at once (a canary with a bad certificate, a 500).
+    answers: Vec<(usize, Cause)>,
     start: Option<Instant>,
 }
 
 impl World {
     fn down(mut self, target: usize, from_s: f64, to_s: f64) -> Self {
         self.outages.push((target, from_s, to_s));
+        self
+    }
+    fn answers(mut self, target: usize, cause: Cause) -> Self {
+        self.answers.push((target, cause));
         self
     }
     fn all_down(mut self, targets: usize, from_s: f64, to_s: f64) -> Self {
@@ -63,7 +69,12 @@ impl Prober for ScriptedProber {
         // A probe fails if its target is down at any point of its (5 ms) exchange.
         let dead = self.world.outages.iter().any(|&(t, from, to)| t == index && now + 0.005 >= from && now < to);
         let timeout = self.timeout;
+        let answered = self.world.answers.iter().find(|&&(t, _)| t == index).map(|&(_, c)| c);
         async move {
+            if let (Some(cause), false) = (answered, dead) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                return ProbeReport { cause: Some(cause), status: None, latency: Duration::from_millis(5), dns: Some(Duration::ZERO), connect: None, tls: None, detail: None };
+            }
             if dead {
                 tokio::time::sleep(timeout).await;
                 ProbeReport { cause: Some(Cause::ConnectTimeout), status: None, latency: timeout, dns: Some(Duration::ZERO), connect: None, tls: None, detail: None }
@@ -113,6 +124,8 @@ impl ExecutionStarter for FakeStepFunctions {
 }
 
 const URLS: [&str; 3] = ["http://a.test/", "http://b.test/", "http://c.test/"];
+/// Canaries (`CANARY_URLS`), targets 3 and 4 of the world.
+const CANARIES: [&str; 2] = ["https://canary-a.test/", "https://canary-b.test/"];
 
 fn config(extra: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
@@ -136,6 +149,10 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The number of values written for `name` (CloudWatch's SampleCount).
+    fn sample_count(&self, name: &str) -> usize {
+        self.docs.iter().filter_map(|d| d.get(name)).map(|v| v.as_array().map_or(1, Vec::len)).sum()
+    }
     fn metric_sum(&self, name: &str) -> f64 {
         self.docs.iter().filter_map(|d| d.get(name)).map(|v| match v {
             Value::Array(a) => a.iter().filter_map(Value::as_f64).sum(),
@@ -148,7 +165,8 @@ impl Outcome {
 async fn scenario(cfg: Config, world: World, answer: Answer, seconds: f64, stop_at: Option<f64>) -> Outcome {
     let start = Instant::now();
     let world = World { start: Some(start), ..world };
-    let prober = ScriptedProber { world, timeout: cfg.timeout, urls: URLS.iter().map(|s| s.to_string()).collect(), starts: Mutex::new(vec![]) };
+    let urls = URLS.iter().chain(CANARIES.iter()).map(|s| s.to_string()).collect();
+    let prober = ScriptedProber { world, timeout: cfg.timeout, urls, starts: Mutex::new(vec![]) };
     let arn = StateMachineArn::parse(cfg.state_machine_arn.as_deref().expect("test config has an ARN")).expect("valid ARN");
     let sfn = StepFunctions::new(FakeStepFunctions::new(answer), arn, cfg.dedup_window);
     let mut sink = MemorySink::default();
@@ -270,7 +288,8 @@ async fn the_run_ends_before_the_deadline_with_every_round_finished_and_flushed(
     assert!(out.finished_at <= 10.0 - 0.25 + 1e-9, "finished at {}", out.finished_at);
     let last_start = out.probe_starts.iter().map(|p| p.1).fold(0.0, f64::max);
     assert!(last_start + 0.8 <= 9.0 + 1e-9, "a probe started at {last_start} could outlive the round window");
-    assert_eq!(out.summary.rounds as f64 * 3.0, out.metric_sum("ProbeSuccess") + out.metric_sum("ProbeFailure"), "every finished round was flushed");
+    assert_eq!(out.summary.rounds as f64 * 3.0, out.sample_count("ProbeLatency") as f64 + out.metric_sum("ProbeFailure"), "every finished round was flushed");
+    assert_eq!(out.summary.rounds as usize, out.sample_count("Unhealthy"), "one Unhealthy value per round: the liveness");
     assert_eq!(out.summary.stopped_by, StopReason::Deadline);
 }
 
@@ -341,8 +360,8 @@ async fn shutdown_mid_round_drains_flushes_and_stops_promptly() {
     let out = scenario(config(&[]), world, Answer::Start, 60.0, Some(5.1)).await;
     assert_eq!(out.summary.stopped_by, StopReason::Signal);
     assert!(out.finished_at < 5.1 + 0.8 + 0.3, "stopped at {}", out.finished_at);
-    assert_eq!(out.summary.rounds as f64 * 3.0, out.metric_sum("ProbeSuccess") + out.metric_sum("ProbeFailure"));
-    assert_eq!(out.metric_sum("Heartbeat") as usize, out.docs.iter().filter(|d| d.get("Heartbeat").is_some()).count());
+    assert_eq!(out.summary.rounds as f64 * 3.0, out.sample_count("ProbeLatency") as f64 + out.metric_sum("ProbeFailure"));
+    assert_eq!(out.summary.rounds as usize, out.sample_count("Unhealthy"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -360,7 +379,7 @@ async fn quorum_of_all_three_turns_one_dead_target_into_an_outage() {
 async fn metrics_are_flushed_every_few_seconds_and_on_each_verdict_change() {
     let world = World::default().all_down(3, 12.0, 1000.0);
     let out = scenario(config(&[]), world, Answer::Start, 30.0, None).await;
-    let stamps: Vec<u64> = out.docs.iter().filter(|d| d.get("Heartbeat").is_some()).map(|d| d["_aws"]["Timestamp"].as_u64().unwrap()).collect();
+    let stamps: Vec<u64> = out.docs.iter().filter(|d| d.get("Unhealthy").is_some()).map(|d| d["_aws"]["Timestamp"].as_u64().unwrap()).collect();
     let base = WALL_START * 1000;
     let rel: Vec<u64> = stamps.iter().map(|s| s - base).collect();
     // Timer flushes at 5, 10, 15, 20, 25 s; one at the verdict change (~14 s); one after the
@@ -370,4 +389,65 @@ async fn metrics_are_flushed_every_few_seconds_and_on_each_verdict_change() {
     }
     assert!(rel.iter().any(|&t| t > 12_000 && t < 15_000), "no flush at the verdict change: {rel:?}");
     let _ = SystemTime::now();
+}
+
+fn canaries(extra: &[(&str, &str)]) -> Config {
+    let list = CANARIES.join(",");
+    let mut vars = vec![("CANARY_URLS", list.as_str())];
+    vars.extend_from_slice(extra);
+    config(&vars)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_nat_instance_path_is_reported_and_never_fails_over() {
+    // Given healthy default targets and both canaries blackholed from 5 s on (the AZ is on a
+    // gateway, its NAT instance is dead),
+    let world = World::default().down(3, 5.0, 1000.0).down(4, 5.0, 1000.0);
+    // when the checker with canaries runs a 20 s invocation,
+    let out = scenario(canaries(&[]), world, Answer::Start, 20.0, None).await;
+    // then the NAT-instance path turns UNHEALTHY, one 0/1 per canary round, while the default
+    // path stays healthy and nothing fails over.
+    assert!(out.calls.is_empty(), "{:?}", out.calls.iter().map(|c| c.0).collect::<Vec<_>>());
+    assert_eq!((out.summary.verdict, out.summary.incidents), (Health::Healthy, 0));
+    let nat = out.summary.nat_path.clone().expect("canaries configured");
+    assert_eq!((nat.verdict, nat.incidents), (Health::Unhealthy, 1));
+    assert_eq!(nat.rounds, out.summary.rounds);
+    let path: Vec<f64> = out.docs.iter().filter_map(|d| d.get("NatPathUnhealthy")).flat_map(|v| v.as_array().unwrap().clone()).filter_map(|v| v.as_f64()).collect();
+    assert_eq!(path.len() as u64, nat.rounds, "one value per canary round");
+    let first_bad = path.iter().position(|&v| v == 1.0).expect("the path turned unhealthy");
+    assert!(path[..first_bad].iter().all(|&v| v == 0.0) && path[first_bad..].iter().all(|&v| v == 1.0), "{path:?}");
+    // Rounds start every 0.4 s from 0: the first bad one at 5.2 s (round index 13), the verdict
+    // turns with the third (UNHEALTHY_THRESHOLD) bad one, index 15.
+    assert_eq!(first_bad, 13 + 2, "{path:?}");
+    assert_eq!(out.metric_sum("NatPathProbeFailure"), nat.probe_failures as f64);
+    assert!(nat.probe_failures >= 2 * 30);
+    // Canaries never reach the default path's metrics.
+    assert_eq!(out.metric_sum("Unhealthy"), 0.0);
+    assert_eq!(out.metric_sum("ProbeFailure"), 0.0);
+    assert_eq!(out.sample_count("ProbeLatency") as u64, out.summary.probes);
+}
+
+#[tokio::test(start_paused = true)]
+async fn canaries_whose_far_end_answers_prove_the_path() {
+    // Given one canary with a bad certificate and one answering HTTP 500 (both rejected answers),
+    for cause in [Cause::Tls, Cause::HttpStatus] {
+        let world = World::default().answers(3, Cause::Tls).answers(4, cause);
+        // when the checker requires both canaries (CANARY_QUORUM=2),
+        let out = scenario(canaries(&[("CANARY_QUORUM", "2")]), world, Answer::Start, 10.0, None).await;
+        // then the NAT-instance path stays healthy: each far end answered.
+        let nat = out.summary.nat_path.clone().expect("canaries configured");
+        assert_eq!((nat.verdict, nat.incidents, nat.probe_failures), (Health::Healthy, 0, 0), "{cause}");
+        assert_eq!(nat.misconfigured, nat.probes);
+        assert_eq!(out.metric_sum("NatPathUnhealthy"), 0.0);
+        assert_eq!(out.sample_count("NatPathUnhealthy") as u64, nat.rounds);
+        assert_eq!(out.metric_sum("NatPathProbeFailure"), 0.0, "absent when zero");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_canaries_there_is_no_nat_path_metric() {
+    let out = scenario(config(&[]), World::default(), Answer::Start, 5.0, None).await;
+    assert!(out.summary.nat_path.is_none());
+    assert_eq!(out.sample_count("NatPathUnhealthy"), 0);
+    assert!(out.sample_count("Unhealthy") > 0);
 }

@@ -88,6 +88,10 @@ pub enum Done {
 /// The name of the checker's watch over `CHECK_URLS` (the one its observers follow).
 pub const EGRESS: &str = "egress";
 
+/// The name of the checker's watch over `CANARY_URLS`: the NAT instance's own path. Never triggers
+/// a failover (the trigger follows [`EGRESS`] only).
+pub const NAT_PATH: &str = "nat-path";
+
 /// What observers see, in this order per round of a watch: `Probed`, then the watch's events.
 #[derive(Debug)]
 pub enum Event<'e> {
@@ -124,6 +128,22 @@ impl<'t> Watched<'t> {
         let labels = cfg.targets.iter().map(|t| t.label().to_string()).collect();
         let watch = Watch::new(labels, cfg.quorum, cfg.unhealthy_threshold, cfg.healthy_threshold, cfg.degraded);
         Watched { name: EGRESS, targets: &cfg.targets, watch }
+    }
+
+    /// The checker's [`NAT_PATH`] watch over `cfg`'s canaries (same thresholds, `CANARY_QUORUM`, the
+    /// path semantics of `nat_watchdog_core::nat_path`); `None` without canaries.
+    pub fn nat_path(cfg: &'t Config) -> Option<Self> {
+        if cfg.canaries.is_empty() {
+            return None;
+        }
+        let labels = cfg.canaries.iter().map(|t| t.label().to_string()).collect();
+        let watch = Watch::nat_path(labels, cfg.canary_quorum, cfg.unhealthy_threshold, cfg.healthy_threshold, cfg.degraded);
+        Some(Watched { name: NAT_PATH, targets: &cfg.canaries, watch })
+    }
+
+    /// Every watch `cfg` asks for: [`EGRESS`], then [`NAT_PATH`] when canaries are configured.
+    pub fn all_from_config(cfg: &'t Config) -> Vec<Self> {
+        std::iter::once(Watched::from_config(cfg)).chain(Watched::nat_path(cfg)).collect()
     }
 }
 

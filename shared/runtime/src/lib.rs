@@ -17,11 +17,11 @@ use std::future::Future;
 use nat_watchdog_core::Config;
 use nat_watchdog_probe::Prober;
 
-pub use driver::{drive, Cadence, Done, Event, Observer, Reaction, RunLimits, StopReason, Watched, EGRESS};
+pub use driver::{drive, Cadence, Done, Event, Observer, Reaction, RunLimits, StopReason, Watched, EGRESS, NAT_PATH};
 pub use failover::{FailoverPort, FailoverRequest, FailoverTrigger, RetryPolicy, StartError, StartOutcome, TriggerOutcome};
-pub use log::LogObserver;
+pub use log::{LogObserver, NatPathLogObserver};
 pub use ports::{AnchoredClock, Clock, LineWriter, MemorySink, MetricSink};
-pub use summary::{RunSummary, SummaryObserver};
+pub use summary::{NatPathSummary, RunSummary, SummaryObserver};
 
 /// The checker's outside world.
 pub struct Ports<'a, 'o, P, F: ?Sized, C> {
@@ -33,8 +33,9 @@ pub struct Ports<'a, 'o, P, F: ?Sized, C> {
     pub observers: Vec<&'o mut dyn Observer<'a>>,
 }
 
-/// One checker run over `cfg`: the watch over its targets, the log, the summary and the failover
-/// trigger, plus `ports.observers`. Returns the summary (also logged as `run_finished`).
+/// One checker run over `cfg`: the watch over its targets and, with `CANARY_URLS`, the NAT-path
+/// watch over its canaries (logged and summarised, never a failover); the log, the summary and the
+/// failover trigger, plus `ports.observers`. Returns the summary (also logged as `run_finished`).
 pub async fn run<P, F, C>(
     cfg: &Config,
     ports: Ports<'_, '_, P, F, C>,
@@ -47,20 +48,25 @@ where
     C: Clock,
 {
     let Ports { prober, failover, clock, observers: extra } = ports;
-    let mut watches = [Watched::from_config(cfg)];
+    let mut watches = Watched::all_from_config(cfg);
     let mut log = LogObserver;
+    let mut nat_path_log = NatPathLogObserver::new(cfg.canaries.len());
     let mut summary = SummaryObserver::default();
     let mut trigger = FailoverTrigger::new(failover, &cfg.availability_zone, &cfg.subnet_id, limits.hard_stop);
-    let mut observers: Vec<&mut dyn Observer<'_>> = vec![&mut log, &mut summary, &mut trigger];
+    let mut observers: Vec<&mut dyn Observer<'_>> = vec![&mut log, &mut nat_path_log, &mut summary, &mut trigger];
     for observer in extra {
         observers.push(observer);
     }
     drive(Cadence::from_config(cfg), &mut watches, prober, clock, &mut observers, limits, shutdown).await;
     drop(observers);
     let summary = summary.into_summary();
+    let nat_path = summary.nat_path.as_ref();
     tracing::info!(
         event = "run_finished", rounds = summary.rounds, probes = summary.probes, failures = summary.probe_failures,
-        verdict = %summary.verdict.as_str(), stopped_by = %summary.stopped_by.as_str(), run_ms = summary.run_ms, "run finished"
+        verdict = %summary.verdict.as_str(), stopped_by = %summary.stopped_by.as_str(), run_ms = summary.run_ms,
+        canary_rounds = nat_path.map(|n| n.rounds), canary_probes = nat_path.map(|n| n.probes),
+        canary_failures = nat_path.map(|n| n.probe_failures), canary_misconfigured = nat_path.map(|n| n.misconfigured),
+        nat_path_verdict = nat_path.map(|n| n.verdict.as_str()), "run finished"
     );
     summary
 }

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use nat_watchdog_core::{Cause, Health, WatchEvent};
+use nat_watchdog_core::{Cause, Health, PathProbe, WatchEvent};
 use serde::{Serialize, Serializer};
 
-use crate::driver::{Done, Event, Observer, Reaction, StopReason, EGRESS};
+use crate::driver::{Done, Event, Observer, Reaction, StopReason, EGRESS, NAT_PATH};
 use crate::failover::TriggerOutcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,6 +24,30 @@ pub struct RunSummary {
     pub executions: Vec<String>,
     pub stopped_by: StopReason,
     pub run_ms: u64,
+    /// The NAT-instance path watch (`CANARY_URLS`); absent without canaries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat_path: Option<NatPathSummary>,
+}
+
+/// What the canaries saw in this run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NatPathSummary {
+    pub rounds: u64,
+    pub probes: u64,
+    /// Canary probes that failed for the path (network-level causes).
+    pub probe_failures: u64,
+    /// Canary probes whose far end answered with a TLS error or a refused HTTP status: the path works,
+    /// the canary does not.
+    pub misconfigured: u64,
+    pub verdict: Health,
+    pub incidents: u32,
+}
+
+impl Default for NatPathSummary {
+    fn default() -> Self {
+        NatPathSummary { rounds: 0, probes: 0, probe_failures: 0, misconfigured: 0, verdict: Health::Healthy, incidents: 0 }
+    }
 }
 
 impl Default for RunSummary {
@@ -40,6 +64,7 @@ impl Default for RunSummary {
             executions: Vec::new(),
             stopped_by: StopReason::Deadline,
             run_ms: 0,
+            nat_path: None,
         }
     }
 }
@@ -79,6 +104,25 @@ impl<'a> Observer<'a> for SummaryObserver {
                 s.verdict = *health;
             }
             Event::Watch(EGRESS, WatchEvent::BecameUnhealthy(_)) => s.incidents += 1,
+            Event::Probed { watch: NAT_PATH, reports, .. } => {
+                let n = s.nat_path.get_or_insert_with(NatPathSummary::default);
+                for report in reports.iter() {
+                    n.probes += 1;
+                    match PathProbe::judge(report.cause) {
+                        PathProbe::Reached => {}
+                        PathProbe::ReachedMisconfigured(_) => n.misconfigured += 1,
+                        PathProbe::Failed(_) => n.probe_failures += 1,
+                    }
+                }
+            }
+            Event::Watch(NAT_PATH, WatchEvent::RoundDone { health, .. }) => {
+                let n = s.nat_path.get_or_insert_with(NatPathSummary::default);
+                n.rounds += 1;
+                n.verdict = *health;
+            }
+            Event::Watch(NAT_PATH, WatchEvent::BecameUnhealthy(_)) => {
+                s.nat_path.get_or_insert_with(NatPathSummary::default).incidents += 1;
+            }
             Event::Done(Done::Failover(outcome)) => match outcome {
                 TriggerOutcome::Started { execution_arn, .. } => {
                     s.failovers_triggered += 1;
@@ -111,6 +155,19 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
             r#"{"rounds":2,"probes":6,"probeFailures":3,"failuresByCause":{"connect_timeout":2,"tls":1},"verdict":"unhealthy","incidents":1,"failoversTriggered":0,"failoverErrors":0,"executions":[],"stoppedBy":"signal","runMs":812}"#
+        );
+    }
+
+    #[test]
+    fn with_canaries_the_summary_gains_the_nat_path_counts() {
+        let s = RunSummary {
+            nat_path: Some(NatPathSummary { rounds: 2, probes: 4, probe_failures: 1, misconfigured: 2, verdict: Health::Healthy, incidents: 0 }),
+            ..RunSummary::default()
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v["natPath"],
+            serde_json::json!({"rounds":2,"probes":4,"probeFailures":1,"misconfigured":2,"verdict":"healthy","incidents":0})
         );
     }
 }
