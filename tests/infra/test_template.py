@@ -207,6 +207,12 @@ def test_dashboard_body_is_accepted_by_put_dashboard(moto, n):
     used = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]
             if isinstance(m[0], str) and m[0] == namespace}
     assert used <= contract_metric_names(), used - contract_metric_names()
+    assert not used & {"Heartbeat", "ProbeSuccess"}, "retired metrics"
+    # Each AZ's row shows its NAT-instance path beside the default path's verdict.
+    for az in AZS[:n]:
+        verdict = next(w for w in widgets if w["properties"].get("title") == f"{az} verdict and failovers")
+        lines = {(m[1], m[-1].get("stat")) for m in verdict["properties"]["metrics"] if isinstance(m[0], str)}
+        assert {("Unhealthy", "Maximum"), ("NatPathUnhealthy", "Maximum"), ("Unhealthy", "SampleCount")} <= lines, lines
     for w in widgets:
         if w["type"] == "metric":
             for m in w["properties"]["metrics"]:
@@ -252,8 +258,19 @@ def test_alarms_cover_the_runbook_and_are_accepted_by_put_metric_alarm(moto):
         assert all(p is None or p >= 60 for p in periods), logical
     # Counts are written only when non-zero: every health count in metric math is FILLed.
     assert "FILL(fail, 0)" in degraded["Metrics"][0]["Expression"] and "FILL(ok, 0)" in degraded["Metrics"][0]["Expression"]
+    # The successful probes are the SampleCount of ProbeLatency (one value per successful probe).
+    ok = next(m["MetricStat"] for m in degraded["Metrics"] if m["Id"] == "ok")
+    assert (ok["Metric"]["MetricName"], ok["Stat"]) == ("ProbeLatency", "SampleCount")
+    fail = next(m["MetricStat"] for m in degraded["Metrics"] if m["Id"] == "fail")
+    assert (fail["Metric"]["MetricName"], fail["Stat"]) == ("ProbeFailure", "Sum")
+    # Liveness is the SampleCount of Unhealthy (one value per round); no data at all is breaching.
     silent = by_kind["CheckerSilentAlarm"]
-    assert silent["MetricName"] == "Heartbeat" and silent["TreatMissingData"] == "breaching"
+    assert (silent["MetricName"], silent["Statistic"]) == ("Unhealthy", "SampleCount")
+    assert silent["TreatMissingData"] == "breaching"
+    retired = {"Heartbeat", "ProbeSuccess"}
+    for logical, props in all_alarms.items():
+        for metric in [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]:
+            assert metric.get("MetricName") not in retired, logical
 
 
 def test_alarms_without_topic_have_no_actions():

@@ -64,6 +64,7 @@ impl App {
             event = "config", targets = config.targets.len(), interval_ms = config.interval.as_millis() as u64,
             timeout_ms = config.timeout.as_millis() as u64, unhealthy_threshold = config.unhealthy_threshold,
             healthy_threshold = config.healthy_threshold, quorum = config.quorum,
+            canaries = config.canaries.len(), canary_quorum = config.canary_quorum,
             availability_zone = %config.availability_zone, subnet_id = %config.subnet_id,
             failover = config.state_machine_arn.is_some(), "configuration loaded"
         );

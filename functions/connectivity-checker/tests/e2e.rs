@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::support::{assert_all_emf, aws_env, event, metric_sum, urls, Checker, LocalTarget, Mode, Moto};
+use crate::support::{assert_all_emf, aws_env, event, metric_sum, metric_values, refused_url, urls, Checker, LocalTarget, Mode, Moto, UntrustedTlsTarget};
 
 fn is_good_round(v: &Value) -> bool {
     v["event"] == "round" && v["good"] == true
@@ -135,9 +135,17 @@ async fn healthy_targets_or_one_of_three_down_start_nothing() {
         assert!(run.status.success());
         assert!(event(&run.logs, "verdict_changed").is_empty(), "{:#?}", event(&run.logs, "verdict_changed"));
         assert_all_emf(&run.stdout);
-        assert!(metric_sum(&run.stdout, "Heartbeat") >= 1.0);
+        // Liveness is the SampleCount of Unhealthy (one value per round), the success count the
+        // SampleCount of ProbeLatency (one value per successful probe).
+        let finished = event(&run.logs, "run_finished");
+        let (rounds, probes, failures) = (finished[0]["rounds"].as_u64().unwrap(), finished[0]["probes"].as_u64().unwrap(), finished[0]["failures"].as_u64().unwrap());
+        assert_eq!(metric_values(&run.stdout, "Unhealthy").len() as u64, rounds);
         assert_eq!(metric_sum(&run.stdout, "Unhealthy"), 0.0);
-        assert!(metric_sum(&run.stdout, "ProbeSuccess") >= 10.0);
+        assert_eq!(metric_values(&run.stdout, "ProbeLatency").len() as u64, probes - failures);
+        assert!(probes - failures >= 10);
+        assert_eq!(metric_sum(&run.stdout, "ProbeFailure"), failures as f64);
+        assert!(metric_values(&run.stdout, "Heartbeat").is_empty() && metric_values(&run.stdout, "ProbeSuccess").is_empty(), "retired");
+        assert!(metric_values(&run.stdout, "NatPathUnhealthy").is_empty(), "no canaries, no NAT-path metric");
     }
     assert!(moto.executions(&arn).await.is_empty());
 }
@@ -207,8 +215,15 @@ async fn bad_configuration_exits_2_naming_the_variable_before_any_probe() {
         ("CHECK_URLS", "ftp://example.com/"),
         ("QUORUM", "9"),
         ("FAILOVER_STATE_MACHINE_ARN", "not-an-arn"),
+        ("CANARY_URLS", "https://162.159.36.1/,gopher://149.112.112.10/"),
+        ("CANARY_QUORUM", "3"),
     ] {
-        let checker = Checker::spawn(&[(var, value.to_string())], &["--duration", "5"]);
+        let mut env = vec![(var, value.to_string())];
+        if var == "CANARY_QUORUM" {
+            // More than the two canaries configured.
+            env.push(("CANARY_URLS", "https://162.159.36.1/,https://149.112.112.10/".to_string()));
+        }
+        let checker = Checker::spawn(&env, &["--duration", "5"]);
         let run = checker.finish(Duration::from_secs(10)).await;
         assert_eq!(run.status.code(), Some(2), "{var}={value}");
         assert!(run.stdout.is_empty(), "nothing on stdout: {:?}", run.stdout);
@@ -238,4 +253,83 @@ async fn sigterm_mid_round_flushes_complete_emf_and_exits_cleanly() {
     assert_eq!(finished[0]["stopped_by"], "signal");
     let rounds = finished[0]["rounds"].as_f64().unwrap();
     assert_eq!(metric_sum(&run.stdout, "ProbeFailure"), rounds * 3.0, "every finished round is in the metrics");
+}
+
+/// The NAT-instance path (issue 12): while the default path is healthy, canaries that refuse
+/// connections turn the NAT path UNHEALTHY after UNHEALTHY_THRESHOLD canary rounds, and nothing
+/// fails over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_canaries_make_the_nat_path_unhealthy_without_a_failover() {
+    let moto = Moto::start().await;
+    let arn = moto.state_machine("Failover-canary").await;
+    let targets = three_targets().await;
+    let canaries = [refused_url().await, refused_url().await];
+    let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-0canary");
+    env.push(("CHECK_URLS", urls(&targets)));
+    env.push(("CANARY_URLS", canaries.join(",")));
+    // Given healthy default targets, when both canaries refuse connections for a 4 s run,
+    let run = Checker::spawn(&env, &["--duration", "4"]).finish(Duration::from_secs(15)).await;
+    assert!(run.status.success(), "{:?}", run.status);
+    assert_all_emf(&run.stdout);
+    // then the NAT path is 0 for the first two canary rounds and 1 from the third on,
+    let path = metric_values(&run.stdout, "NatPathUnhealthy");
+    assert!(path.len() >= 5, "{path:?}");
+    assert_eq!(path[..2], [0.0, 0.0], "{path:?}");
+    assert!(path[2..].iter().all(|&v| v == 1.0), "{path:?}");
+    let finished = event(&run.logs, "run_finished");
+    assert_eq!(finished[0]["canary_rounds"].as_u64(), Some(path.len() as u64), "one value per canary round");
+    assert_eq!(finished[0]["nat_path_verdict"], "unhealthy");
+    assert_eq!(metric_sum(&run.stdout, "NatPathProbeFailure"), 2.0 * path.len() as f64);
+    // logged once, naming the failed canaries and their cause,
+    let changes = event(&run.logs, "nat_path_changed");
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!((changes[0]["to"].as_str(), changes[0]["round"].as_u64()), (Some("unhealthy"), Some(3)));
+    let failed = changes[0]["failed_canaries"].as_str().unwrap();
+    for canary in &canaries {
+        assert!(failed.contains(&format!("{canary} connect_refused")), "{failed}");
+    }
+    // while the default path stays healthy, its metrics hold no canary, and nothing fails over.
+    assert!(event(&run.logs, "verdict_changed").is_empty(), "{:#?}", event(&run.logs, "verdict_changed"));
+    assert_eq!(metric_sum(&run.stdout, "Unhealthy"), 0.0);
+    assert_eq!(metric_sum(&run.stdout, "ProbeFailure"), 0.0);
+    assert_eq!(metric_values(&run.stdout, "ProbeLatency").len() as u64, finished[0]["probes"].as_u64().unwrap());
+    assert_eq!(metric_sum(&run.stdout, "FailoverTriggered"), 0.0);
+    assert!(event(&run.logs, "failover_started").is_empty());
+    assert!(moto.executions(&arn).await.is_empty());
+}
+
+/// A canary whose far end answers, even wrongly (a certificate nobody trusts, HTTP 503), proves the
+/// NAT-instance path: healthy, logged once per canary as misconfigured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canaries_answering_with_a_bad_certificate_or_an_error_status_prove_the_path() {
+    let targets = three_targets().await;
+    let untrusted = UntrustedTlsTarget::start().await;
+    let failing = LocalTarget::start(Mode::Error503).await;
+    let env = [
+        ("CHECK_URLS", urls(&targets)),
+        ("CANARY_URLS", format!("{},{}", untrusted.url(), failing.url())),
+        ("CANARY_QUORUM", "2".to_string()),
+    ];
+    let run = Checker::spawn(&env, &["--duration", "3"]).finish(Duration::from_secs(15)).await;
+    assert!(run.status.success(), "{:?}", run.status);
+    assert_all_emf(&run.stdout);
+    let path = metric_values(&run.stdout, "NatPathUnhealthy");
+    assert!(path.len() >= 4 && path.iter().all(|&v| v == 0.0), "{path:?}");
+    assert!(metric_values(&run.stdout, "NatPathProbeFailure").is_empty(), "a far end that answered is no path failure");
+    assert!(event(&run.logs, "nat_path_changed").is_empty());
+    // Each canary's probes really failed the way the scenario says, and each is reported once.
+    let causes: std::collections::BTreeSet<(String, String)> = event(&run.logs, "canary_probe")
+        .iter()
+        .map(|l| (l["target"].as_str().unwrap_or("").to_string(), l["cause"].as_str().unwrap_or("ok").to_string()))
+        .collect();
+    assert_eq!(
+        causes,
+        [(untrusted.url(), "tls".to_string()), (failing.url(), "http_status".to_string())].into_iter().collect(),
+    );
+    let warned: Vec<&str> = event(&run.logs, "canary_misconfigured").iter().map(|l| l["target"].as_str().unwrap()).collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned.contains(&untrusted.url().as_str()) && warned.contains(&failing.url().as_str()));
+    let finished = event(&run.logs, "run_finished");
+    assert_eq!(finished[0]["nat_path_verdict"], "healthy");
+    assert_eq!(finished[0]["canary_failures"].as_u64(), Some(0));
 }

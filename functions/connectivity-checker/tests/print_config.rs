@@ -30,6 +30,7 @@ async fn with_nothing_set_it_prints_every_default_and_nothing_else() {
     assert_eq!(object["DEGRADED_WINDOW"], "30");
     assert_eq!(object["FAILOVER_STATE_MACHINE_ARN"], Value::Null);
     assert_eq!(object["EXTRA_CA_CERTS"], Value::Null);
+    assert_eq!((&object["CANARY_URLS"], &object["CANARY_QUORUM"]), (&Value::Null, &Value::from("1")), "no canaries by default");
     assert!(event(&logs, "probe").is_empty() && event(&logs, "config").is_empty(), "never probes: {logs:?}");
 }
 
@@ -43,6 +44,19 @@ async fn set_values_and_derived_defaults_are_effective_values() {
     assert_eq!((object["DEGRADED_THRESHOLD"].as_str(), object["DEGRADED_WINDOW"].as_str()), (Some("20"), Some("100")));
     assert_eq!(object["CHECK_URLS"], settings::DEFAULT_CHECK_URLS, "empty counts as unset");
     assert_eq!(object["QUORUM"], "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canaries_and_their_quorum_are_effective_values() {
+    let canaries = "https://162.159.36.1/,https://149.112.112.10/";
+    let (code, stdout, _) = print_config(&[("CANARY_URLS", canaries.to_string()), ("CANARY_QUORUM", "2".to_string())]).await;
+    assert_eq!(code, Some(0));
+    let object: Value = serde_json::from_str(&stdout[0]).unwrap();
+    assert_eq!((object["CANARY_URLS"].as_str(), object["CANARY_QUORUM"].as_str()), (Some(canaries), Some("2")));
+    let (code, stdout, logs) = print_config(&[("CANARY_URLS", canaries.to_string()), ("CANARY_QUORUM", "3".to_string())]).await;
+    assert_eq!((code, stdout.len()), (Some(2), 0));
+    let text: Vec<String> = logs.iter().map(|l| l.to_string()).collect();
+    assert!(text.iter().any(|l| l.contains("CANARY_QUORUM") && l.contains("only 2 canary")), "{text:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

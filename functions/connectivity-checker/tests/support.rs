@@ -166,6 +166,61 @@ impl Drop for LocalTarget {
     }
 }
 
+/// An HTTPS server on 127.0.0.1 whose certificate (self-signed, for `localhost`) no client trusts:
+/// its far end answers every handshake with a certificate the prober rejects.
+pub struct UntrustedTlsTarget {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UntrustedTlsTarget {
+    pub async fn start() -> UntrustedTlsTarget {
+        use tokio_rustls::rustls;
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // The client aborts the handshake once it sees the certificate.
+                    let _ = acceptor.accept(s).await;
+                });
+            }
+        });
+        UntrustedTlsTarget { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}/health", self.addr.port())
+    }
+}
+
+impl Drop for UntrustedTlsTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A loopback URL whose port refuses connections (bound once, then closed).
+pub async fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/refused")
+}
+
 pub fn urls(targets: &[LocalTarget]) -> String {
     targets.iter().map(LocalTarget::url).collect::<Vec<_>>().join(",")
 }
@@ -481,6 +536,19 @@ pub fn metric_sum(stdout: &[String], name: &str) -> f64 {
             other => other.as_f64().unwrap_or(0.0),
         })
         .sum()
+}
+
+/// The values of `name` in the order they were written (arrays flattened).
+pub fn metric_values(stdout: &[String], name: &str) -> Vec<f64> {
+    stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|d| d.get(name).cloned())
+        .flat_map(|v| match v {
+            Value::Array(a) => a.iter().filter_map(Value::as_f64).collect(),
+            other => other.as_f64().into_iter().collect::<Vec<f64>>(),
+        })
+        .collect()
 }
 
 pub fn assert_all_emf(stdout: &[String]) {
