@@ -6,9 +6,11 @@ Every quantity comes from the repository, not from this file:
     flush interval, the alarms (how many, how many metrics each, their periods), the dashboard, the
     Step Functions endpoint;
   * a real EMF capture: the built checker (CLI mode, same settings as the Lambda) run for one
-    invocation's probing window against 3 HTTP targets on 127.0.0.1; the distinct metric x dimension
-    combinations and the bytes it wrote are counted from its stdout. A second, shorter run with one
-    target refusing connections shows which metrics appear only while probes fail.
+    invocation's probing window against 3 HTTP targets on 127.0.0.1, plus as many canaries
+    (CANARY_URLS, also on 127.0.0.1) as the template configures by default; the distinct metric x
+    dimension combinations and the bytes it wrote are counted from its stdout. A second, shorter run
+    with one target and one canary refusing connections shows which metrics appear only while probes
+    fail.
 Only the prices are typed in (PRICES, with the date they were transcribed).
 
     python tests/infra/cost.py --binary target/debug/connectivity-checker [--out docs/COST.md]
@@ -63,9 +65,14 @@ AZ_COUNT = 3
 # Share of the month in which a failure-only counter (ProbeFailure, a cause, FailoverTriggered, ...)
 # has data: an assumption, stated on the page. 2% = ~15 hours with at least one failed probe.
 FAILURE_HOURS_SHARE = 0.02
-# The metric budget per AZ the page states and tests/infra/test_cost.py enforces.
-BUDGET_ALWAYS = 4
+# The metric budget per AZ the page states and tests/infra/test_cost.py enforces: always present are
+# Unhealthy (its SampleCount is the liveness), ProbeLatency (its SampleCount the successes) and, with
+# the template's default canaries, NatPathUnhealthy; every other name only while something fails.
+BUDGET_ALWAYS = 3
 BUDGET_POSSIBLE = 14
+# Canaries the template configures by default when its evaluation does not pass CANARY_URLS (the
+# CanaryAddresses default: two resolver addresses). The capture probes loopback stand-ins, never them.
+TEMPLATE_DEFAULT_CANARIES = 2
 
 
 # --------------------------------------------------------------------------------------- template
@@ -97,7 +104,9 @@ def template_facts() -> dict:
         "per_az_alarms": per_az_alarms, "global_alarms": global_alarms,
         "dashboards": len(root.resources("AWS::CloudWatch::Dashboard")),
         "endpoint_azs": len(resources["StepFunctionsEndpoint"]["Properties"]["SubnetIds"]) if endpoint else 0,
-        "env": {k: str(v) for k, v in env.items() if k not in ("FAILOVER_STATE_MACHINE_ARN",)},
+        "env": {k: str(v) for k, v in env.items() if k not in ("FAILOVER_STATE_MACHINE_ARN", "CANARY_URLS")},
+        "canaries": len([u for u in str(env["CANARY_URLS"]).split(",") if u.strip()]) if "CANARY_URLS" in env
+        else TEMPLATE_DEFAULT_CANARIES,
     }
 
 
@@ -118,17 +127,22 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # closed again on return: connections are refused
 
 
-def capture(binary: str, env: dict, seconds: float, refuse_one: bool = False) -> dict:
-    """Run the checker for `seconds` against local targets; count metrics and bytes from stdout."""
-    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet) for _ in range(3)]
+def capture(binary: str, env: dict, seconds: float, refuse_one: bool = False, canaries: int = 0) -> dict:
+    """Run the checker for `seconds` against local targets (and `canaries` local canaries); count
+    metrics and bytes from stdout. `refuse_one`: one target and one canary refuse connections."""
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet) for _ in range(3 + canaries)]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()
     try:
         urls = [f"http://127.0.0.1:{s.server_address[1]}/generate_204" for s in servers]
+        urls, canary_urls = urls[:3], urls[3:]
         if refuse_one:
             urls[2] = f"http://127.0.0.1:{_closed_port()}/refused"
-        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env, "CHECK_URLS": ",".join(urls),
+            if canary_urls:
+                canary_urls[-1] = f"http://127.0.0.1:{_closed_port()}/refused-canary"
+        canary_env = {"CANARY_URLS": ",".join(canary_urls)} if canary_urls else {}
+        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env, **canary_env, "CHECK_URLS": ",".join(urls),
                    "AVAILABILITY_ZONE": "us-east-1a", "SUBNET_ID": "subnet-0cost", "RUST_LOG": "info",
                    "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
         run_env.pop("FAILOVER_STATE_MACHINE_ARN", None)
@@ -198,9 +212,10 @@ def bill(facts: dict, healthy: dict, failing: dict) -> dict:
 
 
 # Every name the health document can carry (docs/CONTRACTS.md, "EMF").
-ALL_HEALTH_NAMES = ["Heartbeat", "ProbeSuccess", "ProbeFailure", "ProbeFailureDns", "ProbeFailureConnectRefused",
+ALL_HEALTH_NAMES = ["ProbeFailure", "ProbeFailureDns", "ProbeFailureConnectRefused",
                     "ProbeFailureConnectTimeout", "ProbeFailureTls", "ProbeFailureHttpStatus", "ProbeFailureTimeout",
-                    "ProbeFailureOther", "FailoverTriggered", "FailoverError", "Unhealthy", "ProbeLatency"]
+                    "ProbeFailureOther", "FailoverTriggered", "FailoverError", "NatPathProbeFailure", "Unhealthy",
+                    "ProbeLatency", "NatPathUnhealthy"]
 
 
 def usd(x: float) -> str:
@@ -231,9 +246,10 @@ def render(facts: dict, healthy: dict, failing: dict, per_target: dict, b: dict,
     a("Method: the template's defaults are read from infra/template.yaml and infra/checker.yaml "
       f"(evaluated offline with {AZ_COUNT} AZs, tests/infra/template_eval.py); the metrics and log bytes come from "
       f"a real run of the built checker (`{binary}`, CLI mode, the Lambda's settings) for one invocation's probing "
-      f"window ({b['window']:.1f} s) against 3 HTTP targets on 127.0.0.1, counted from its stdout; a second run "
-      f"({failing['seconds']:.0f} s) with one target refusing connections shows the metrics that exist only while "
-      f"probes fail. Prices: the table at the end (us-east-1 list prices, transcribed {PRICES_DATE}); free tiers "
+      f"window ({b['window']:.1f} s) against 3 HTTP targets and {facts['canaries']} canaries (`CANARY_URLS`, as many "
+      f"as the template configures by default) on 127.0.0.1, counted from its stdout; a second run "
+      f"({failing['seconds']:.0f} s) with one target and one canary refusing connections shows the metrics that exist "
+      f"only while probes fail. Prices: the table at the end (us-east-1 list prices, transcribed {PRICES_DATE}); free tiers "
       f"ignored; a month is {HOURS} hours.")
     a("")
     a("## Per AZ (one checker), default parameters")
@@ -357,8 +373,8 @@ def nat_layer_table() -> str:
 
 def counts(binary: str, seconds: float = 6.0) -> dict:
     facts = template_facts()
-    healthy = capture(binary, facts["env"], seconds)
-    failing = capture(binary, facts["env"], seconds, refuse_one=True)
+    healthy = capture(binary, facts["env"], seconds, canaries=facts["canaries"])
+    failing = capture(binary, facts["env"], seconds, refuse_one=True, canaries=facts["canaries"])
     return {"always": len(healthy["metrics"]), "possible": len(failing["metrics"]),
             "healthy_metrics": healthy["metrics"], "failing_metrics": failing["metrics"]}
 
@@ -374,9 +390,9 @@ def main() -> int:
         return 0
     facts = template_facts()
     window = facts["timeout_s"] - facts["request_timeout_s"] - 1.0
-    healthy = capture(args.binary, facts["env"], window)
-    failing = capture(args.binary, facts["env"], 15.0, refuse_one=True)
-    per_target = capture(args.binary, {**facts["env"], "PER_TARGET_METRICS": "true"}, 10.0)
+    healthy = capture(args.binary, facts["env"], window, canaries=facts["canaries"])
+    failing = capture(args.binary, facts["env"], 15.0, refuse_one=True, canaries=facts["canaries"])
+    per_target = capture(args.binary, {**facts["env"], "PER_TARGET_METRICS": "true"}, 10.0, canaries=facts["canaries"])
     b = bill(facts, healthy, failing)
     text = render(facts, healthy, failing, per_target, b, args.binary)
     Path(args.out).write_text(text)

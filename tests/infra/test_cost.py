@@ -52,7 +52,10 @@ def test_failure_counters_appear_only_while_probes_fail(measured):
     healthy = {n for n, _ in measured["healthy_metrics"]}
     failing = {n for n, _ in measured["failing_metrics"]}
     assert "ProbeFailure" not in healthy and "ProbeFailureConnectRefused" in failing
-    assert {"Heartbeat", "ProbeSuccess", "ProbeLatency"} <= healthy
+    assert "NatPathProbeFailure" not in healthy and "NatPathProbeFailure" in failing
+    # Liveness (SampleCount of Unhealthy), successes (SampleCount of ProbeLatency) and, with the
+    # template's default canaries, the NAT-instance path's verdict: nothing else while all is well.
+    assert healthy == {"Unhealthy", "ProbeLatency", "NatPathUnhealthy"}
 
 
 def test_the_page_meets_the_goal_it_states():
