@@ -110,6 +110,10 @@ impl ExecutionStarter for FakeStepFunctions {
             Answer::Hang => std::future::pending().await,
         }
     }
+    /// Only asked after AlreadyExists: another checker of this incident started it just now.
+    async fn started_at(&self, _: &StartExecutionRequest) -> Result<SystemTime, StartError> {
+        Ok(UNIX_EPOCH + Duration::from_secs(WALL_START) + (Instant::now() - self.start))
+    }
 }
 
 const URLS: [&str; 3] = ["http://a.test/", "http://b.test/", "http://c.test/"];
