@@ -40,8 +40,14 @@ impl StartExecutionRequest {
 /// because the name exists.
 pub trait ExecutionStarter: Send + Sync {
     fn start(&self, request: &StartExecutionRequest) -> impl Future<Output = Result<StartOutcome, StartError>> + Send;
-    /// When the execution `request.name` of `request.state_machine_arn` started.
-    fn started_at(&self, request: &StartExecutionRequest) -> impl Future<Output = Result<SystemTime, StartError>> + Send;
+    /// DescribeExecution of the execution `request.name` of `request.state_machine_arn`.
+    fn describe(&self, request: &StartExecutionRequest) -> impl Future<Output = Result<ExistingExecution, StartError>> + Send;
+}
+
+/// What DescribeExecution tells about an execution whose name was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExistingExecution {
+    pub started_at: SystemTime,
 }
 
 /// Names tried per incident: the base name and `-2` … `-5`. Five failovers of one AZ within one
@@ -131,9 +137,9 @@ impl<S: ExecutionStarter> StepFunctions<S> {
     async fn held_by_this_incident(&self, request: &FailoverRequest, sent: &StartExecutionRequest) -> bool {
         let slack = SAME_INCIDENT_SLACK.min(self.dedup_window);
         let since = request.incident.outage_started_at.checked_sub(slack).unwrap_or(UNIX_EPOCH);
-        match tokio::time::timeout(DESCRIBE_TIMEOUT, self.starter.started_at(sent)).await {
-            Ok(Ok(started)) if started >= since => true,
-            Ok(Ok(started)) => {
+        match tokio::time::timeout(DESCRIBE_TIMEOUT, self.starter.describe(sent)).await {
+            Ok(Ok(ExistingExecution { started_at: started })) if started >= since => true,
+            Ok(Ok(ExistingExecution { started_at: started })) => {
                 let before = since.duration_since(started).unwrap_or_default() + slack;
                 tracing::info!(event = "failover_name_earlier", execution_name = %sent.name, started_before_outage_ms = before.as_millis() as u64, "the execution of this name belongs to an earlier incident");
                 false
@@ -211,7 +217,7 @@ impl ExecutionStarter for SfnStarter {
         }
     }
 
-    async fn started_at(&self, request: &StartExecutionRequest) -> Result<SystemTime, StartError> {
+    async fn describe(&self, request: &StartExecutionRequest) -> Result<ExistingExecution, StartError> {
         let out = self
             .client
             .describe_execution()
@@ -219,7 +225,8 @@ impl ExecutionStarter for SfnStarter {
             .send()
             .await
             .map_err(classify_describe)?;
-        SystemTime::try_from(*out.start_date()).map_err(|_| StartError::Rejected("DescribeExecution: startDate out of range".into()))
+        let started_at = SystemTime::try_from(*out.start_date()).map_err(|_| StartError::Rejected("DescribeExecution: startDate out of range".into()))?;
+        Ok(ExistingExecution { started_at })
     }
 }
 
@@ -337,7 +344,7 @@ mod tests {
         async fn start(&self, _: &StartExecutionRequest) -> Result<StartOutcome, StartError> {
             Err(StartError::Rejected("unit starter".into()))
         }
-        async fn started_at(&self, _: &StartExecutionRequest) -> Result<SystemTime, StartError> {
+        async fn describe(&self, _: &StartExecutionRequest) -> Result<ExistingExecution, StartError> {
             Err(StartError::Rejected("unit starter".into()))
         }
     }
@@ -481,7 +488,7 @@ mod tests {
         });
         let client = mock_client!(aws_sdk_sfn, aws_smithy_mocks::RuleMode::MatchAny, [&start, &describe]);
         let starter = SfnStarter::new(client);
-        let err = starter.started_at(&request()).await.unwrap_err();
+        let err = starter.describe(&request()).await.unwrap_err();
         assert!(err.to_string().contains("AccessDeniedException"), "{err}");
         let port = StepFunctions::new(starter, StateMachineArn::parse(ARN).unwrap(), Duration::from_secs(60));
         assert_eq!(port.fail_over(&failover_request(), 0).await, Ok(StartOutcome::NameTaken));

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nat_watchdog_aws::sfn::{ExecutionStarter, StartExecutionRequest, StepFunctions, MAX_EXECUTION_NAMES};
+use nat_watchdog_aws::sfn::{ExecutionStarter, ExistingExecution, StartExecutionRequest, StepFunctions, MAX_EXECUTION_NAMES};
 use nat_watchdog_aws::StateMachineArn;
 use nat_watchdog_core::{Cause, Config, Mode, Target};
 use nat_watchdog_probe::{ProbeReport, Prober};
@@ -120,14 +120,14 @@ impl ExecutionStarter for FakeStepFunctions<'_> {
         Ok(StartOutcome::Started { execution_arn: format!("arn:exec:{}", request.name) })
     }
 
-    async fn started_at(&self, request: &StartExecutionRequest) -> Result<SystemTime, StartError> {
+    async fn describe(&self, request: &StartExecutionRequest) -> Result<ExistingExecution, StartError> {
         self.describes_asked.lock().unwrap().push(request.name.clone());
         tokio::time::sleep(Duration::from_millis(30)).await;
         if self.describe == Describe::Fails {
             return Err(StartError::Rejected("AccessDeniedException (HTTP 400)".into()));
         }
         let known = self.executions.lock().unwrap().get(&request.name).copied();
-        known.ok_or_else(|| StartError::Rejected("ExecutionDoesNotExist (HTTP 400)".into()))
+        known.map(|started_at| ExistingExecution { started_at }).ok_or_else(|| StartError::Rejected("ExecutionDoesNotExist (HTTP 400)".into()))
     }
 }
 
