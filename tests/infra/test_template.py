@@ -140,8 +140,12 @@ def test_checker_may_only_start_the_failover():
     failover_arn = st.ref("FailoverStateMachine")
     fn = st.created_children()[0].resources("AWS::Serverless::Function")["Checker"]["Properties"]
     statements = [s for p in fn["Policies"] for s in p["Statement"]]
+    # ...and describe the Failover's own executions (an existing name: this incident's or an earlier one's?)
+    executions = failover_arn.replace(":stateMachine:", ":execution:") + ":*"
     assert statements == [{"Sid": "StartFailoverOnly", "Effect": "Allow", "Action": "states:StartExecution",
-                           "Resource": failover_arn}]
+                           "Resource": failover_arn},
+                          {"Sid": "DescribeFailoverExecutions", "Effect": "Allow", "Action": "states:DescribeExecution",
+                           "Resource": executions}]
 
 
 def test_state_machines_replace_routes_only_in_managed_tables():

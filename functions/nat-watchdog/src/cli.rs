@@ -13,7 +13,8 @@ USAGE
 
 COMMANDS
   status                                    where each AZ's 0.0.0.0/0 goes, probes (15 min), checkers,
-                                            executions, alarms in ALARM, pauses
+                                            NAT-instance path, recovery, executions, alarms in ALARM,
+                                            pauses, and what to do next per AZ
   incidents [--since 24h]                   one line per Failover: outage, detection, route change, fallback
   failover --az AZ [--yes] [--reason TEXT]  start the Failover state machine for AZ, wait, print the result
   fallback --az AZ [--yes] [--reason TEXT]  start the Fallback state machine for AZ, wait, print the result
@@ -23,7 +24,7 @@ COMMANDS
 
 DEPLOYMENT (flags override the stack's outputs)
   --stack NAME          CloudFormation stack: outputs FailoverStateMachineArn, FallbackStateMachineArn,
-                        VpcId, MetricsNamespace; alarms named NAME-*
+                        VpcId, MetricsNamespace (and RecoveryStateMachineArn when deployed); alarms NAME-*
   --vpc VPC_ID          only route tables of this VPC
   --failover-arn ARN    --fallback-arn ARN    --namespace NAMESPACE (default NatEgressWatchdog)
   AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL are honoured.
@@ -32,7 +33,8 @@ DURATION  30s, 90m, 2h, 1d, 1h30m
 
 EXIT CODES
   0  status: every AZ on its NAT instance, checkers alive, no alarm, no pause; other commands: done
-  1  status: an AZ needs attention (degraded, on a NAT gateway, paused, checker silent, alarm in ALARM);
+  1  status: an AZ needs attention (degraded, on a NAT gateway, paused, checker silent, NAT-instance
+     path unhealthy, automatic fallback suspended, alarm in ALARM);
      failover/fallback: the execution did not succeed
   2  usage error, unknown stack, unknown AZ
   3  AWS error: no credentials, access denied, endpoint not answering, API error

@@ -12,6 +12,8 @@ pub const OUT_FAILOVER: &str = "FailoverStateMachineArn";
 pub const OUT_FALLBACK: &str = "FallbackStateMachineArn";
 pub const OUT_VPC: &str = "VpcId";
 pub const OUT_NAMESPACE: &str = "MetricsNamespace";
+/// Only when the recovery (automatic fallback and repair) is deployed.
+pub const OUT_RECOVERY: &str = "RecoveryStateMachineArn";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deployment {
@@ -19,6 +21,8 @@ pub struct Deployment {
     pub vpc: Option<String>,
     pub failover_arn: Option<String>,
     pub fallback_arn: Option<String>,
+    /// The recovery state machine (stack output only; absent when the recovery is not deployed).
+    pub recovery_arn: Option<String>,
     pub namespace: String,
 }
 
@@ -34,6 +38,7 @@ impl Deployment {
             vpc: pick(&flags.vpc, OUT_VPC),
             failover_arn: pick(&flags.failover_arn, OUT_FAILOVER),
             fallback_arn: pick(&flags.fallback_arn, OUT_FALLBACK),
+            recovery_arn: pick(&None, OUT_RECOVERY),
             namespace: pick(&flags.namespace, OUT_NAMESPACE).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
         })
     }
@@ -61,5 +66,24 @@ impl Deployment {
     /// Alarms of this deployment are named `<stack>-…`.
     pub fn alarm_prefix(&self) -> Option<String> {
         self.stack.as_ref().map(|s| format!("{s}-"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::Fake;
+
+    #[tokio::test]
+    async fn the_recovery_machine_comes_from_its_optional_stack_output() {
+        let fake = Fake::default();
+        let base = [(OUT_FAILOVER, "arn:f"), (OUT_FALLBACK, "arn:b")];
+        let with = base.iter().chain([(OUT_RECOVERY, "arn:r")].iter()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let without = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        fake.0.borrow_mut().outputs.insert("with".into(), with);
+        fake.0.borrow_mut().outputs.insert("without".into(), without);
+        let flags = |stack: &str| DeploymentFlags { stack: Some(stack.into()), ..Default::default() };
+        assert_eq!(Deployment::resolve(&flags("with"), &fake).await.unwrap().recovery_arn.as_deref(), Some("arn:r"));
+        assert_eq!(Deployment::resolve(&flags("without"), &fake).await.unwrap().recovery_arn, None);
     }
 }

@@ -1,6 +1,7 @@
 //! `status`: per AZ, where egress goes and since when, probes of the last 15 minutes, checkers,
-//! pauses; executions running or recent; alarms in ALARM. Gathered through the ports, judged and
-//! rendered without AWS.
+//! the NAT-instance path, the recovery (automatic fallback suspended, its executions), pauses, and
+//! what to do next; executions running or recent; alarms in ALARM. Gathered through the ports,
+//! judged and rendered without AWS.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -14,11 +15,19 @@ use crate::error::Error;
 use crate::history::{Run, RunView};
 use crate::ports::{Alarms, Clock, Executions, ManagedTable, MetricQuery, MetricSeries, Metrics, NatInventory, Ports, RawRoute, Routes};
 use crate::times::{epoch, fmt_span, fmt_time, from_epoch, parse_time};
-use crate::vocab::{cause_metric, Cause, HEARTBEAT, PROBE_FAILURE, PROBE_LATENCY, PROBE_SUCCESS, TAG_PAUSED_REASON, TAG_PAUSED_UNTIL};
+use crate::ports::Execution;
+use crate::vocab::{
+    cause_metric, Cause, AUTO_FALLBACK_SUSPENDED, NAT_PATH_UNHEALTHY, PROBE_FAILURE, PROBE_LATENCY, TAG_PAUSED_REASON, TAG_PAUSED_UNTIL,
+    UNHEALTHY,
+};
 
 pub const WINDOW_MINUTES: i64 = 15;
-/// A checker writes a Heartbeat every flush; none for this long means it is silent (as the alarm).
-pub const HEARTBEAT_WINDOW: Duration = Duration::from_secs(120);
+/// A checker writes one `Unhealthy` value per round; none for this long means it is silent (as the alarm).
+pub const LIVENESS_WINDOW: Duration = Duration::from_secs(120);
+/// The NAT-instance path's verdict is the worst `NatPathUnhealthy` of the minutes overlapping this span.
+pub const NAT_PATH_WINDOW: Duration = Duration::from_secs(180);
+/// The recovery publishes `AutoFallbackSuspended` every period (at most 300 s): one in this span counts.
+pub const SUSPENDED_WINDOW: Duration = Duration::from_secs(360);
 /// Below this share of good probes an AZ is degraded (the connectivity-degraded alarm fires at > 25 % failed).
 pub const DEGRADED_BELOW_PERCENT: f64 = 75.0;
 /// Executions shown: running ones and those started within this span.
@@ -49,9 +58,43 @@ pub struct AzStatus {
     pub since_execution: Option<String>,
     pub probes: Probes,
     pub checkers: Checkers,
+    pub nat_path: NatPath,
+    /// The recovery stopped falling this AZ back by itself (it flapped): a person decides.
+    pub auto_fallback_suspended: bool,
+    /// The recovery's watch executions of this AZ; None: no recovery state machine known.
+    pub recovery: Option<Recovery>,
     pub pause: Option<Pause>,
     /// Why this AZ needs attention; empty when healthy.
     pub attention: Vec<String>,
+    /// What to do (or expect) next, from all of the above.
+    pub next_step: String,
+}
+
+/// The NAT-instance path, as the checker's canaries see it (`NatPathUnhealthy`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NatPath {
+    /// `healthy`, `unhealthy`, or `unknown` (no data: no canaries configured, or the checker is silent).
+    pub state: &'static str,
+    /// Minutes of the 15 with an unhealthy verdict.
+    pub unhealthy_minutes: u64,
+    /// Start of the last minute with a verdict.
+    pub last_report_minute: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recovery {
+    /// Running watch executions of this AZ (normally at most one).
+    pub running: Vec<String>,
+    /// The newest watch execution of this AZ in the last 24 h, running or not.
+    pub last: Option<RecoveryRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecoveryRun {
+    pub name: String,
+    pub status: String,
+    pub started_at: String,
+    pub stopped_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,12 +128,12 @@ pub struct CauseCount {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Checkers {
     pub alive: bool,
-    /// Heartbeats in the one-minute periods that overlap the last 2 minutes…
-    pub heartbeats: u64,
+    /// Rounds reported (SampleCount of `Unhealthy`) in the one-minute periods that overlap the last 2 minutes…
+    pub rounds: u64,
     /// …which start here.
-    pub heartbeats_since: String,
-    /// Start of the last minute that had a heartbeat.
-    pub last_heartbeat_minute: Option<String>,
+    pub rounds_since: String,
+    /// Start of the last minute with a reported round.
+    pub last_round_minute: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,6 +163,8 @@ pub struct Observed {
     pub percentiles: Result<Vec<MetricSeries>, String>,
     pub alarms: Vec<crate::ports::Alarm>,
     pub window_end: i64,
+    /// Executions of the recovery state machine (None: none deployed or known; Err: could not list).
+    pub recovery: Option<Result<Vec<Execution>, String>>,
 }
 
 pub async fn gather<R: Routes, M: Metrics, A: Alarms, E: Executions, S, C: Clock>(
@@ -155,7 +200,12 @@ pub async fn gather<R: Routes, M: Metrics, A: Alarms, E: Executions, S, C: Clock
         ports.metrics.get_metric_data(&deployment.namespace, &pq, start, end).await.map_err(|e| e.to_string())
     };
     let alarms = ports.alarms.in_alarm(deployment.alarm_prefix().as_deref()).await?;
-    Ok(Observed { now, tables, inventory, runs, series, percentiles, alarms, window_end })
+    // The recovery is optional: a failure to list it costs its lines, not the screen.
+    let recovery = match &deployment.recovery_arn {
+        Some(arn) => Some(ports.executions.executions(arn, now - RECENT).await.map_err(|e| e.to_string())),
+        None => None,
+    };
+    Ok(Observed { now, tables, inventory, runs, series, percentiles, alarms, window_end, recovery })
 }
 
 fn az_list(tables: &[ManagedTable]) -> Vec<String> {
@@ -173,10 +223,17 @@ fn qid(az_index: usize, metric: &str) -> String {
 fn count_queries(azs: &[String]) -> Vec<MetricQuery> {
     let mut q = Vec::new();
     for (i, az) in azs.iter().enumerate() {
-        let mut metrics = vec![PROBE_SUCCESS.to_string(), PROBE_FAILURE.to_string(), HEARTBEAT.to_string()];
-        metrics.extend(Cause::ALL.iter().map(|c| cause_metric(*c)));
-        for m in metrics {
-            q.push(MetricQuery { id: qid(i, &m), metric: m, az: az.clone(), stat: "Sum".into(), period_secs: 60 });
+        // Successful probes = SampleCount(ProbeLatency); liveness = SampleCount(Unhealthy).
+        let mut metrics = vec![
+            (PROBE_LATENCY.to_string(), "SampleCount"),
+            (UNHEALTHY.to_string(), "SampleCount"),
+            (PROBE_FAILURE.to_string(), "Sum"),
+            (NAT_PATH_UNHEALTHY.to_string(), "Maximum"),
+            (AUTO_FALLBACK_SUSPENDED.to_string(), "Maximum"),
+        ];
+        metrics.extend(Cause::ALL.iter().map(|c| (cause_metric(*c), "Sum")));
+        for (m, stat) in metrics {
+            q.push(MetricQuery { id: qid(i, &m), metric: m, az: az.clone(), stat: stat.into(), period_secs: 60 });
         }
     }
     q
@@ -287,13 +344,13 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
 
         // Probes.
         let get = |m: &str| by_id.get(qid(i, m).as_str()).copied();
-        let succeeded = sum_window(get(PROBE_SUCCESS));
+        let succeeded = sum_window(get(PROBE_LATENCY));
         let failed = sum_window(get(PROBE_FAILURE));
         let start = o.window_end - WINDOW_MINUTES * 60;
         let per_minute: Vec<Option<f64>> = (0..WINDOW_MINUTES)
             .map(|k| {
                 let t = start + k * 60;
-                let ok = get(PROBE_SUCCESS).and_then(|s| s.points.get(&t)).copied().unwrap_or(0.0);
+                let ok = get(PROBE_LATENCY).and_then(|s| s.points.get(&t)).copied().unwrap_or(0.0);
                 let bad = get(PROBE_FAILURE).and_then(|s| s.points.get(&t)).copied().unwrap_or(0.0);
                 (ok + bad > 0.0).then(|| one_decimal(100.0 * ok / (ok + bad)))
             })
@@ -313,15 +370,47 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
             }
         }
 
-        // Checkers: heartbeats in the periods that overlap the last 2 minutes.
-        let recent_from = epoch(o.now) - HEARTBEAT_WINDOW.as_secs() as i64;
-        let hb = get(HEARTBEAT);
-        let heartbeats: f64 = hb.map_or(0.0, |s| s.points.iter().filter(|(t, _)| **t + 60 > recent_from).map(|(_, v)| *v).sum());
-        let last = hb.and_then(|s| s.points.iter().rev().find(|(_, v)| **v > 0.0).map(|(t, _)| fmt_time(from_epoch(*t))));
-        let alive = heartbeats > 0.0;
+        // Checkers: rounds reported in the periods that overlap the last 2 minutes.
+        let recent_from = epoch(o.now) - LIVENESS_WINDOW.as_secs() as i64;
+        let rounds_series = get(UNHEALTHY);
+        let rounds: f64 = rounds_series.map_or(0.0, |s| s.points.iter().filter(|(t, _)| **t + 60 > recent_from).map(|(_, v)| *v).sum());
+        let last = rounds_series.and_then(|s| s.points.iter().rev().find(|(_, v)| **v > 0.0).map(|(t, _)| fmt_time(from_epoch(*t))));
+        let alive = rounds > 0.0;
         if !alive {
-            attention.push("checker silent: no heartbeat in 2 min".to_string());
+            attention.push("checker silent: no round reported in 2 min".to_string());
         }
+
+        // The NAT-instance path: the worst verdict of the minutes overlapping the last 3.
+        let nat_series = get(NAT_PATH_UNHEALTHY);
+        let nat_from = epoch(o.now) - NAT_PATH_WINDOW.as_secs() as i64;
+        let nat_recent: Vec<f64> = nat_series.map_or(Vec::new(), |s| s.points.iter().filter(|(t, _)| **t + 60 > nat_from).map(|(_, v)| *v).collect());
+        let nat_path = NatPath {
+            state: if nat_recent.is_empty() {
+                "unknown"
+            } else if nat_recent.iter().any(|v| *v >= 1.0) {
+                "unhealthy"
+            } else {
+                "healthy"
+            },
+            unhealthy_minutes: nat_series.map_or(0, |s| s.points.values().filter(|v| **v >= 1.0).count() as u64),
+            last_report_minute: nat_series.and_then(|s| s.points.keys().next_back()).map(|t| fmt_time(from_epoch(*t))),
+        };
+        let gateway = egress == "nat-gateway";
+        if nat_path.state == "unhealthy" && !gateway {
+            attention.push("NAT-instance path unhealthy".to_string());
+        }
+
+        // Automatic fallback suspended (the recovery's metric).
+        let suspended_from = epoch(o.now) - SUSPENDED_WINDOW.as_secs() as i64;
+        let auto_fallback_suspended =
+            get(AUTO_FALLBACK_SUSPENDED).is_some_and(|s| s.points.iter().any(|(t, v)| *t + 60 > suspended_from && *v >= 1.0));
+        if auto_fallback_suspended {
+            attention.push("automatic fallback suspended".to_string());
+        }
+        let recovery = match &o.recovery {
+            Some(Ok(executions)) => Some(recovery_of(az, executions)),
+            _ => None,
+        };
 
         // Pause: the tag on any of the AZ's tables (the CLI sets it on all of them).
         let pause = tables.iter().find_map(|t| t.tags.get(TAG_PAUSED_UNTIL).map(|u| (u, t.tags.get(TAG_PAUSED_REASON)))).map(|(until, reason)| {
@@ -334,6 +423,16 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
             }
         }
 
+        let next_step = next_step(&NextStepFacts {
+            az,
+            egress: &egress,
+            alive,
+            degraded: success_percent.is_some_and(|p| p < DEGRADED_BELOW_PERCENT),
+            nat_path: nat_path.state,
+            suspended: auto_fallback_suspended,
+            recovery: recovery.as_ref().map(|r| !r.running.is_empty()),
+            paused_until: pause.as_ref().filter(|p| p.active).map(|p| p.until.as_str()),
+        });
         out.push(AzStatus {
             availability_zone: az.clone(),
             egress,
@@ -353,12 +452,16 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
             },
             checkers: Checkers {
                 alive,
-                heartbeats: heartbeats.round() as u64,
-                heartbeats_since: fmt_time(from_epoch((recent_from / 60) * 60)),
-                last_heartbeat_minute: last,
+                rounds: rounds.round() as u64,
+                rounds_since: fmt_time(from_epoch((recent_from / 60) * 60)),
+                last_round_minute: last,
             },
+            nat_path,
+            auto_fallback_suspended,
+            recovery,
             pause,
             attention,
+            next_step,
         });
     }
     match &o.percentiles {
@@ -371,6 +474,9 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
     }
     if azs.is_empty() {
         notes.push("no route table tagged nat-watchdog:az found".to_string());
+    }
+    if let Some(Err(e)) = &o.recovery {
+        notes.push(format!("recovery executions unavailable: {e}"));
     }
     if deployment.failover_arn.is_none() && deployment.fallback_arn.is_none() {
         notes.push("no state machine known (--stack or --failover-arn/--fallback-arn): executions not shown".to_string());
@@ -395,6 +501,72 @@ pub fn judge(deployment: &Deployment, o: &Observed) -> StatusReport {
         executions,
         alarms_in_alarm,
         notes,
+    }
+}
+
+/// The recovery's watch executions of `az` (input `{"watch": {"availabilityZone": AZ, …}}`), newest first.
+fn recovery_of(az: &str, executions: &[Execution]) -> Recovery {
+    let watches_az = |e: &&Execution| {
+        e.input
+            .as_deref()
+            .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+            .is_some_and(|v| v["watch"]["availabilityZone"].as_str() == Some(az))
+    };
+    let mut mine: Vec<&Execution> = executions.iter().filter(watches_az).collect();
+    mine.sort_by_key(|e| std::cmp::Reverse(e.start));
+    Recovery {
+        running: mine.iter().filter(|e| e.status == "RUNNING").map(|e| e.name.clone()).collect(),
+        last: mine.first().map(|e| RecoveryRun {
+            name: e.name.clone(),
+            status: e.status.clone(),
+            started_at: fmt_time(e.start),
+            stopped_at: e.stop.map(fmt_time),
+        }),
+    }
+}
+
+/// What `next_step` is judged from.
+struct NextStepFacts<'a> {
+    az: &'a str,
+    egress: &'a str,
+    alive: bool,
+    degraded: bool,
+    nat_path: &'static str,
+    suspended: bool,
+    /// Some(running?) when a recovery state machine is known.
+    recovery: Option<bool>,
+    paused_until: Option<&'a str>,
+}
+
+/// One line: the first thing the on-call should do or expect, most urgent first.
+fn next_step(f: &NextStepFacts) -> String {
+    let az = f.az;
+    if let Some(until) = f.paused_until {
+        return format!("paused until {until}: automatic actions stopped; `nat-watchdog resume --az {az}` when the work is done");
+    }
+    if !f.alive {
+        return "runbook: checker-silent (no verdict: detection is off for this AZ)".to_string();
+    }
+    match f.egress {
+        "nat-gateway" => {
+            if f.suspended {
+                return "runbook: auto-fallback-suspended (find why the NAT path flaps, then `nat-watchdog fallback`)".to_string();
+            }
+            match (f.nat_path, f.recovery) {
+                ("healthy", Some(true)) => "automatic fallback expected after hold".to_string(),
+                ("healthy", _) => format!("NAT-instance path healthy and no recovery running: `nat-watchdog fallback --az {az}`"),
+                ("unhealthy", Some(true)) => "NAT-instance path unhealthy: recovery repairs or replaces the instance; stay on the gateway".to_string(),
+                ("unhealthy", _) => "NAT-instance path unhealthy: repair or replace the NAT instance (runbook: nat-repair-needed)".to_string(),
+                _ => format!("NAT-instance path unknown (no canaries or no data): check the instance, then `nat-watchdog fallback --az {az}`"),
+            }
+        }
+        "nat-instance" | "nat-eni" if f.degraded => "runbook: connectivity-degraded".to_string(),
+        "nat-instance" | "nat-eni" if f.nat_path == "unhealthy" => {
+            format!("NAT-instance path unhealthy while egress uses it: expect a failover, or `nat-watchdog failover --az {az}`")
+        }
+        "nat-instance" | "nat-eni" => "nothing to do".to_string(),
+        "none" | "mixed" => format!("routes disagree or are missing: `nat-watchdog failover --az {az}` sets them all (runbook: failover-trigger-failed)"),
+        _ => "0.0.0.0/0 is not managed by nat-watchdog: check who changed it".to_string(),
     }
 }
 
@@ -444,11 +616,27 @@ pub fn render_table(r: &StatusReport, now: SystemTime) -> String {
         }
         let ch = &a.checkers;
         let checkers = if ch.alive {
-            format!("alive ({} heartbeats since {})", ch.heartbeats, ch.heartbeats_since)
+            format!("alive ({} rounds since {})", ch.rounds, ch.rounds_since)
         } else {
-            format!("SILENT (last heartbeat minute: {})", ch.last_heartbeat_minute.as_deref().unwrap_or("none in 15 min"))
+            format!("SILENT (last round minute: {})", ch.last_round_minute.as_deref().unwrap_or("none in 15 min"))
         };
         let _ = writeln!(s, "  checkers  {checkers}");
+        let np = &a.nat_path;
+        let nat_path = match np.state {
+            "unknown" => "unknown (no NatPathUnhealthy: no canaries, or the checker is silent)".to_string(),
+            state => format!("{state} ({} unhealthy min of {})", np.unhealthy_minutes, p.window_minutes),
+        };
+        let _ = writeln!(s, "  nat path  {nat_path}");
+        let recovery = match &a.recovery {
+            None => "not deployed (no RecoveryStateMachineArn)".to_string(),
+            Some(r) => match (&r.running[..], &r.last) {
+                ([name, ..], _) => format!("running {name}"),
+                ([], Some(last)) => format!("last {} {} {}", last.status, last.stopped_at.as_deref().unwrap_or(&last.started_at), last.name),
+                ([], None) => "none in 24 h".to_string(),
+            },
+        };
+        let suspended = if a.auto_fallback_suspended { "  AUTO-FALLBACK SUSPENDED" } else { "" };
+        let _ = writeln!(s, "  recovery  {recovery}{suspended}");
         let pause = match &a.pause {
             None => "none".to_string(),
             Some(p) => {
@@ -461,6 +649,7 @@ pub fn render_table(r: &StatusReport, now: SystemTime) -> String {
             }
         };
         let _ = writeln!(s, "  pause     {pause}");
+        let _ = writeln!(s, "  next      {}", a.next_step);
     }
     let _ = writeln!(s);
     if r.executions.is_empty() {
@@ -499,7 +688,7 @@ mod tests {
     use crate::ports::{Alarm, NatGateway, NatInstance};
 
     fn deployment() -> Deployment {
-        Deployment { stack: Some("demo".into()), vpc: Some("vpc-1".into()), failover_arn: None, fallback_arn: None, namespace: "NS".into() }
+        Deployment { stack: Some("demo".into()), vpc: Some("vpc-1".into()), failover_arn: None, fallback_arn: None, recovery_arn: None, namespace: "NS".into() }
     }
 
     fn table(id: &str, az: &str, route: RawRoute) -> ManagedTable {
@@ -530,6 +719,7 @@ mod tests {
             percentiles: Ok(vec![]),
             alarms: vec![],
             window_end: END,
+            recovery: None,
         }
     }
 
@@ -559,7 +749,7 @@ mod tests {
         let eni = RawRoute { network_interface_id: Some("eni-a".into()), ..Default::default() };
         let o = observed(
             vec![table("rtb-1", "a", eni)],
-            vec![series("a0_ProbeSuccess", &[(END - 120, 100.0), (END - 60, 100.0)]), series("a0_Heartbeat", &[(END - 60, 2.0)])],
+            vec![series("a0_ProbeLatency", &[(END - 120, 100.0), (END - 60, 100.0)]), series("a0_Unhealthy", &[(END - 60, 2.0)])],
         );
         let r = judge(&deployment(), &o);
         assert_eq!(r.overall, "ok", "{r:#?}");
@@ -577,10 +767,10 @@ mod tests {
         let o = observed(
             vec![t],
             vec![
-                series("a0_ProbeSuccess", &[(END - 600, 10.0)]),
+                series("a0_ProbeLatency", &[(END - 600, 10.0)]),
                 series("a0_ProbeFailure", &[(END - 600, 30.0)]),
                 series("a0_ProbeFailureTimeout", &[(END - 600, 30.0)]),
-                series("a0_Heartbeat", &[(END - 600, 1.0)]),
+                series("a0_Unhealthy", &[(END - 600, 1.0)]),
             ],
         );
         let r = judge(&deployment(), &o);
@@ -591,7 +781,7 @@ mod tests {
             vec![
                 "on a NAT gateway".to_string(),
                 "degraded: 25% of probes succeeded".into(),
-                "checker silent: no heartbeat in 2 min".into(),
+                "checker silent: no round reported in 2 min".into(),
                 format!("automatic actions paused until {}", fmt_time(from_epoch(END + 3600))),
             ]
         );
@@ -602,7 +792,7 @@ mod tests {
     #[test]
     fn missing_counters_read_as_zero_and_an_alarm_alone_needs_attention() {
         let eni = RawRoute { network_interface_id: Some("eni-a".into()), ..Default::default() };
-        let mut o = observed(vec![table("rtb-1", "a", eni)], vec![series("a0_Heartbeat", &[(END - 60, 1.0)])]);
+        let mut o = observed(vec![table("rtb-1", "a", eni)], vec![series("a0_Unhealthy", &[(END - 60, 1.0)])]);
         o.alarms.push(Alarm {
             name: "demo-a-connectivity-degraded".into(),
             description: "x. Runbook: docs/RUNBOOK.md#connectivity-degraded".into(),
@@ -623,7 +813,7 @@ mod tests {
         let eni = RawRoute { network_interface_id: Some("eni-a".into()), ..Default::default() };
         let mut t = table("rtb-1", "a", eni);
         t.tags.insert(TAG_PAUSED_UNTIL.into(), fmt_time(from_epoch(END - 3600)));
-        let o = observed(vec![t], vec![series("a0_Heartbeat", &[(END - 60, 1.0)])]);
+        let o = observed(vec![t], vec![series("a0_Unhealthy", &[(END - 60, 1.0)])]);
         let r = judge(&deployment(), &o);
         assert_eq!(r.availability_zones[0].pause.as_ref().map(|p| p.active), Some(false));
         assert_eq!(r.overall, "ok");
@@ -632,5 +822,113 @@ mod tests {
     #[test]
     fn sparkline_scales_and_marks_gaps() {
         assert_eq!(sparkline(&[Some(0.0), Some(50.0), Some(100.0), None]), "▁▅█·");
+    }
+
+    fn watch(name: &str, az: &str, status: &str, start: i64) -> Execution {
+        Execution {
+            arn: format!("arn:exec:{name}"),
+            name: name.into(),
+            status: status.into(),
+            start: from_epoch(start),
+            stop: (status != "RUNNING").then(|| from_epoch(start + 60)),
+            input: Some(format!(r#"{{"watch":{{"availabilityZone":"{az}","failoverExecutionArn":"arn:x"}}}}"#)),
+            output: None,
+            error: None,
+            cause: None,
+        }
+    }
+
+    fn on_gateway(series: Vec<MetricSeries>, recovery: Option<Vec<Execution>>) -> AzStatus {
+        let ngw = RawRoute { nat_gateway_id: Some("nat-a".into()), ..Default::default() };
+        let mut o = observed(vec![table("rtb-1", "a", ngw)], series);
+        o.recovery = recovery.map(Ok);
+        judge(&deployment(), &o).availability_zones.remove(0)
+    }
+
+    fn alive() -> MetricSeries {
+        series("a0_Unhealthy", &[(END - 60, 150.0)])
+    }
+
+    #[test]
+    fn liveness_is_the_sample_count_of_unhealthy_and_success_comes_from_latency_samples() {
+        let eni = RawRoute { network_interface_id: Some("eni-a".into()), ..Default::default() };
+        let o = observed(
+            vec![table("rtb-1", "a", eni)],
+            vec![series("a0_ProbeLatency", &[(END - 60, 90.0)]), series("a0_ProbeFailure", &[(END - 60, 10.0)]), alive()],
+        );
+        let a = &judge(&deployment(), &o).availability_zones[0];
+        assert_eq!((a.probes.succeeded, a.probes.failed, a.probes.success_percent), (90, 10, Some(90.0)));
+        assert_eq!((a.checkers.alive, a.checkers.rounds), (true, 150));
+        // Rounds only before the last 2 minutes: silent.
+        let o = observed(vec![table("rtb-1", "a", RawRoute::default())], vec![series("a0_Unhealthy", &[(END - 300, 150.0)])]);
+        let a = &judge(&deployment(), &o).availability_zones[0];
+        assert!(!a.checkers.alive);
+        assert_eq!(a.checkers.last_round_minute, Some(fmt_time(from_epoch(END - 300))));
+    }
+
+    #[test]
+    fn the_nat_path_is_the_worst_verdict_of_the_last_minutes_and_unknown_without_data() {
+        let path = |points: &[(i64, f64)]| on_gateway(vec![alive(), series("a0_NatPathUnhealthy", points)], None).nat_path;
+        assert_eq!(path(&[(END - 600, 1.0), (END - 120, 0.0), (END - 60, 0.0)]).state, "healthy");
+        assert_eq!(path(&[(END - 600, 1.0), (END - 120, 0.0), (END - 60, 0.0)]).unhealthy_minutes, 1);
+        assert_eq!(path(&[(END - 120, 1.0), (END - 60, 0.0)]).state, "unhealthy", "one bad minute of the last three");
+        assert_eq!(path(&[(END - 600, 0.0)]).state, "unknown", "nothing recent: canaries gone or checker silent");
+        assert_eq!(on_gateway(vec![alive()], None).nat_path.state, "unknown");
+    }
+
+    #[test]
+    fn the_next_step_on_a_gateway_follows_the_nat_path_the_recovery_and_the_suspension() {
+        let healthy = || series("a0_NatPathUnhealthy", &[(END - 60, 0.0)]);
+        let running = || Some(vec![watch("w-b", "b", "RUNNING", END - 100), watch("w-a", "a", "RUNNING", END - 900), watch("w-a0", "a", "SUCCEEDED", END - 90_000)]);
+        let a = on_gateway(vec![alive(), healthy()], running());
+        assert_eq!(a.next_step, "automatic fallback expected after hold");
+        let r = a.recovery.unwrap();
+        assert_eq!(r.running, vec!["w-a".to_string()], "only this AZ's watches");
+        assert_eq!(r.last.map(|l| l.name), Some("w-a".into()));
+
+        let a = on_gateway(vec![alive(), healthy()], Some(vec![watch("w-a", "a", "SUCCEEDED", END - 900)]));
+        assert_eq!(a.next_step, "NAT-instance path healthy and no recovery running: `nat-watchdog fallback --az a`");
+        assert_eq!(a.recovery.and_then(|r| r.last).map(|l| l.status), Some("SUCCEEDED".into()));
+
+        let suspended = series("a0_AutoFallbackSuspended", &[(END - 120, 1.0)]);
+        let a = on_gateway(vec![alive(), healthy(), suspended], running());
+        assert!(a.auto_fallback_suspended);
+        assert!(a.next_step.starts_with("runbook: auto-fallback-suspended"), "{}", a.next_step);
+        assert!(a.attention.contains(&"automatic fallback suspended".to_string()), "{:?}", a.attention);
+        // A suspension that ended (no datum in the last periods) no longer counts.
+        let old = series("a0_AutoFallbackSuspended", &[(END - 900, 1.0)]);
+        assert!(!on_gateway(vec![alive(), healthy(), old], running()).auto_fallback_suspended);
+
+        let sick = series("a0_NatPathUnhealthy", &[(END - 60, 1.0)]);
+        assert!(on_gateway(vec![alive(), sick.clone()], running()).next_step.contains("recovery repairs or replaces"));
+        assert!(on_gateway(vec![alive(), sick], None).next_step.contains("runbook: nat-repair-needed"));
+        assert!(on_gateway(vec![alive()], running()).next_step.starts_with("NAT-instance path unknown"));
+        assert_eq!(on_gateway(vec![alive()], None).recovery, None, "no recovery machine known");
+    }
+
+    #[test]
+    fn a_broken_nat_path_under_live_egress_needs_attention_and_a_paused_az_says_so_first() {
+        let eni = RawRoute { network_interface_id: Some("eni-a".into()), ..Default::default() };
+        let sick = series("a0_NatPathUnhealthy", &[(END - 60, 1.0)]);
+        let a = judge(&deployment(), &observed(vec![table("rtb-1", "a", eni.clone())], vec![alive(), sick])).availability_zones.remove(0);
+        assert_eq!(a.attention, vec!["NAT-instance path unhealthy".to_string()]);
+        assert!(a.next_step.contains("expect a failover"), "{}", a.next_step);
+
+        let ok = judge(&deployment(), &observed(vec![table("rtb-1", "a", eni.clone())], vec![alive()])).availability_zones.remove(0);
+        assert_eq!(ok.next_step, "nothing to do");
+
+        let mut t = table("rtb-1", "a", eni);
+        t.tags.insert(TAG_PAUSED_UNTIL.into(), fmt_time(from_epoch(END + 3600)));
+        let paused = judge(&deployment(), &observed(vec![t], vec![])).availability_zones.remove(0);
+        assert!(paused.next_step.starts_with("paused until"), "{}", paused.next_step);
+    }
+
+    #[test]
+    fn a_recovery_that_cannot_be_listed_is_a_note_not_a_failure() {
+        let mut o = observed(vec![table("rtb-1", "a", RawRoute::default())], vec![alive()]);
+        o.recovery = Some(Err("states:ListExecutions failed: AccessDeniedException".into()));
+        let r = judge(&deployment(), &o);
+        assert_eq!(r.availability_zones[0].recovery, None);
+        assert!(r.notes.iter().any(|n| n.starts_with("recovery executions unavailable") && n.contains("AccessDenied")), "{:?}", r.notes);
     }
 }

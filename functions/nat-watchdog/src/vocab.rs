@@ -8,12 +8,22 @@ use nat_watchdog_core::{FailoverInput, Trigger};
 /// Default CloudWatch namespace of the checker (`METRICS_NAMESPACE`).
 pub const DEFAULT_NAMESPACE: &str = "NatEgressWatchdog";
 
-/// Health metrics (dimension `AvailabilityZone` only). Counters other than `Heartbeat` are absent
-/// when zero: a missing value reads as 0.
-pub const HEARTBEAT: &str = Metric::Heartbeat.name();
-pub const PROBE_SUCCESS: &str = Metric::ProbeSuccess.name();
+/// Health metrics (dimension `AvailabilityZone` only). Counters are absent when zero: a missing
+/// value reads as 0.
+///
+/// `Unhealthy`: one 0/1 per round, always written: its SampleCount is the checker's liveness.
+pub const UNHEALTHY: &str = Metric::Unhealthy.name();
 pub const PROBE_FAILURE: &str = Metric::ProbeFailure.name();
+/// One value per successful probe: its SampleCount is the number of successful probes.
 pub const PROBE_LATENCY: &str = Metric::ProbeLatency.name();
+/// The NAT-instance path's verdict 0/1 per canary round, written only when canaries are configured:
+/// missing = unknown. (The checker's name of it; kept here as text so that this crate builds with
+/// and without the core's canary vocabulary, and checked against the recovery state machine that
+/// reads it.)
+pub const NAT_PATH_UNHEALTHY: &str = "NatPathUnhealthy";
+/// Published by the recovery state machine (infra/statemachines/nat-recovery.asl.json), not the
+/// checker: 1 every period while automatic fallback of the AZ is suspended.
+pub const AUTO_FALLBACK_SUSPENDED: &str = "AutoFallbackSuspended";
 pub const DIMENSION_AZ: &str = nat_watchdog_core::metrics::DIMENSIONS[0];
 
 /// Tag contract (docs/CONTRACTS.md).
@@ -143,9 +153,7 @@ mod tests {
             let docs = buf.drain(&ctx, 0, "healthy");
             let doc: serde_json::Value = serde_json::from_str(&docs[0]).unwrap();
             assert_eq!(doc[cause_metric(cause)], serde_json::json!(1), "{cause}: {}", docs[0]);
-            for name in [HEARTBEAT, PROBE_FAILURE] {
-                assert!(doc.get(name).is_some(), "{name} missing in {}", docs[0]);
-            }
+            assert!(doc.get(PROBE_FAILURE).is_some(), "{PROBE_FAILURE} missing in {}", docs[0]);
         }
     }
 
@@ -181,5 +189,14 @@ mod tests {
         assert_eq!(manual_input("us-east-1b", None), r#"{"availabilityZone":"us-east-1b","trigger":"manual"}"#);
         assert_eq!(ExecutionInput::parse(Some("{}")).trigger(), "checker");
         assert_eq!(ExecutionInput::parse(Some("not json")), ExecutionInput::default());
+    }
+
+    #[test]
+    fn the_recovery_metrics_read_here_are_the_ones_its_state_machine_reads_and_writes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/statemachines/nat-recovery.asl.json");
+        let asl = std::fs::read_to_string(path).unwrap();
+        for name in [NAT_PATH_UNHEALTHY, AUTO_FALLBACK_SUSPENDED] {
+            assert!(asl.contains(&format!("\"{name}\"")), "{name} is not in {path}");
+        }
     }
 }

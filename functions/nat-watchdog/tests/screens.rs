@@ -1,7 +1,7 @@
 //! `status` and `incidents` on a deployment whose executions really ran in moto, golden in table
 //! and JSON form.
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, StatisticSet, Statistic};
 use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 
@@ -10,13 +10,17 @@ use crate::support::*;
 struct Minute {
     success: f64,
     failures: &'static [(&'static str, f64)],
-    heartbeats: f64,
+    /// Rounds of the default path this minute (SampleCount of `Unhealthy`, the liveness).
+    rounds: f64,
+    /// The NAT-instance path's verdict this minute (`NatPathUnhealthy`); None: no canaries.
+    nat_path_unhealthy: Option<f64>,
 }
 
-const OK: Minute = Minute { success: 150.0, failures: &[], heartbeats: 6.0 };
+const OK: Minute = Minute { success: 150.0, failures: &[], rounds: 150.0, nat_path_unhealthy: Some(0.0) };
 
 /// The checker's health metrics for `az`, minute `k` of the 15-minute window ending at `end`
-/// (as EMF would make them: counters only when non-zero, dimension AvailabilityZone alone).
+/// (as EMF would make them: counters only when non-zero, dimension AvailabilityZone alone; a
+/// minute's many values as one statistic set, which CloudWatch aggregates the same way).
 async fn put_minutes(cw: &aws_sdk_cloudwatch::Client, az: &str, end: i64, minutes: &[(i64, Minute)]) {
     let mut data = Vec::new();
     for (k, m) in minutes {
@@ -25,9 +29,18 @@ async fn put_minutes(cw: &aws_sdk_cloudwatch::Client, az: &str, end: i64, minute
         let datum = |name: &str, v: f64, unit: StandardUnit| {
             MetricDatum::builder().metric_name(name).dimensions(dim.clone()).timestamp(at).value(v).unit(unit).build()
         };
-        data.push(datum("Heartbeat", m.heartbeats, StandardUnit::Count));
-        data.push(datum("ProbeSuccess", m.success, StandardUnit::Count));
-        data.push(datum("ProbeLatency", 42.0, StandardUnit::Milliseconds));
+        let set = |name: &str, samples: f64, value: f64, unit: StandardUnit| {
+            let stats = StatisticSet::builder().sample_count(samples).sum(samples * value).minimum(value).maximum(value).build();
+            MetricDatum::builder().metric_name(name).dimensions(dim.clone()).timestamp(at).statistic_values(stats).unit(unit).build()
+        };
+        let bad_rounds = if m.failures.is_empty() { 0.0 } else { 1.0 };
+        data.push(set("Unhealthy", m.rounds, bad_rounds, StandardUnit::None));
+        if m.success > 0.0 {
+            data.push(set("ProbeLatency", m.success, 42.0, StandardUnit::Milliseconds));
+        }
+        if let Some(v) = m.nat_path_unhealthy {
+            data.push(set("NatPathUnhealthy", m.rounds, v, StandardUnit::None));
+        }
         let failed: f64 = m.failures.iter().map(|(_, n)| n).sum();
         if failed > 0.0 {
             data.push(datum("ProbeFailure", failed, StandardUnit::Count));
@@ -83,6 +96,17 @@ pub async fn scene(moto: &Moto) -> World {
     assert_eq!(status, "SUCCEEDED", "{output}");
     assert_eq!(default_targets(moto, &world.tables["us-east-1b"]).await, vec![world.gateways["us-east-1b"].clone(); 2]);
 
+    // The recovery watches us-east-1b (still running) and watched us-east-1a (its watch ended when it fell back).
+    let watch = |az: &str, seconds: u64| {
+        let failover = format!("arn:aws:states:us-east-1:123456789012:execution:demo-failover:nat-failover-{az}-1");
+        json!({"watch": {"availabilityZone": az, "failoverExecutionArn": failover}, "standInSeconds": seconds})
+    };
+    let (status, _) = execute(moto, &world.recovery_arn, "nat-failover-us-east-1a-1-us-east-1a", &watch("us-east-1a", 0)).await;
+    assert_eq!(status, "SUCCEEDED");
+    let sfn = aws_sdk_sfn::Client::new(&moto.sdk().await);
+    let input = watch("us-east-1b", 3600).to_string();
+    sfn.start_execution().state_machine_arn(&world.recovery_arn).name("nat-failover-us-east-1b-1-us-east-1b").input(input).send().await.unwrap();
+
     let paused = nat_watchdog(&moto.env(), &["--stack", STACK, "pause", "--az", "us-east-1c", "--for", "2h", "--reason", "kernel patch", "--yes"], "").await;
     assert_eq!(paused.code, 0, "{}", paused.stderr);
 
@@ -108,14 +132,21 @@ pub async fn scene(moto: &Moto) -> World {
     let end = (epoch_now() / 60 + 1) * 60;
     let timeouts: &[(&str, f64)] = &[("ProbeFailureConnectTimeout", 130.0)];
     let a: Vec<(i64, Minute)> = (0..15)
-        .map(|k| (k, if k == 5 || k == 6 { Minute { success: 20.0, failures: timeouts, heartbeats: 6.0 } } else { OK }))
+        .map(|k| (k, if k == 5 || k == 6 { Minute { success: 20.0, failures: timeouts, rounds: 150.0, nat_path_unhealthy: Some(1.0) } } else { OK }))
         .collect();
     put_minutes(&cw, "us-east-1a", end, &a).await;
     let degraded: &[(&str, f64)] = &[("ProbeFailureTimeout", 60.0), ("ProbeFailureHttpStatus", 30.0)];
-    let b: Vec<(i64, Minute)> = (0..15).map(|k| (k, if k >= 10 { Minute { success: 60.0, failures: degraded, heartbeats: 6.0 } } else { OK })).collect();
+    // us-east-1b: its NAT instance failed 5 minutes ago (NAT path unhealthy) and is healthy again for the
+    // last 3, while the AZ stays on its gateway and degraded.
+    let b: Vec<(i64, Minute)> = (0..15)
+        .map(|k| {
+            let nat_path_unhealthy = Some(if (9..11).contains(&k) { 1.0 } else { 0.0 });
+            (k, if k >= 10 { Minute { success: 60.0, failures: degraded, rounds: 150.0, nat_path_unhealthy } } else { Minute { nat_path_unhealthy, ..OK } })
+        })
+        .collect();
     put_minutes(&cw, "us-east-1b", end, &b).await;
-    // us-east-1c's checker stopped writing five minutes ago.
-    let c: Vec<(i64, Minute)> = (0..10).map(|k| (k, OK)).collect();
+    // us-east-1c's checker (no canaries) stopped writing five minutes ago.
+    let c: Vec<(i64, Minute)> = (0..10).map(|k| (k, Minute { nat_path_unhealthy: None, ..OK })).collect();
     put_minutes(&cw, "us-east-1c", end, &c).await;
     world
 }
@@ -147,6 +178,14 @@ async fn status_and_incidents_tell_the_story_of_executions_that_really_ran() {
     assert_eq!(a["probes"]["failures_by_cause"], json!([{"cause": "connect_timeout", "count": 260}]));
     assert_eq!(b["probes"]["failures_by_cause"], json!([{"cause": "http_status", "count": 150}, {"cause": "timeout", "count": 300}]));
     assert_eq!(c["checkers"]["alive"], json!(false));
+    assert_eq!((a["checkers"]["alive"].as_bool(), a["checkers"]["rounds"].as_u64()), (Some(true), Some(450)), "{a}");
+    assert_eq!((a["nat_path"]["state"].as_str(), b["nat_path"]["state"].as_str(), c["nat_path"]["state"].as_str()), (Some("healthy"), Some("healthy"), Some("unknown")));
+    assert_eq!((a["nat_path"]["unhealthy_minutes"].as_u64(), b["nat_path"]["unhealthy_minutes"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(b["recovery"]["running"], json!(["nat-failover-us-east-1b-1-us-east-1b"]));
+    assert_eq!((a["recovery"]["running"].as_array().map(Vec::len), a["recovery"]["last"]["status"].as_str()), (Some(0), Some("SUCCEEDED")));
+    assert_eq!(b["next_step"], json!("automatic fallback expected after hold"));
+    assert_eq!(a["next_step"], json!("nothing to do"));
+    assert_eq!((a["auto_fallback_suspended"].as_bool(), b["auto_fallback_suspended"].as_bool()), (Some(false), Some(false)));
     assert_eq!(c["pause"]["reason"], json!("kernel patch"));
     assert_eq!(c["pause"]["active"], json!(true));
     let alarms: Vec<&str> = v["alarms_in_alarm"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();

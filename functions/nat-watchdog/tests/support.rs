@@ -122,6 +122,8 @@ pub struct World {
     pub gateways: BTreeMap<String, String>,
     pub failover_arn: String,
     pub fallback_arn: String,
+    /// A stand-in for the recovery state machine: its executions wait `standInSeconds` of their input.
+    pub recovery_arn: String,
     pub names: Vec<(String, String)>,
 }
 
@@ -237,17 +239,30 @@ pub async fn build_world(moto: &Moto) -> World {
             .to_string();
         arns.push(arn);
     }
+    // The recovery's own definition needs CloudWatch and EC2 integrations moto does not run; the
+    // command only lists its executions and reads their input.
+    let recovery_arn = sfn
+        .create_state_machine()
+        .name(format!("{STACK}-nat-recovery"))
+        .role_arn("arn:aws:iam::123456789012:role/nat-watchdog-state-machines")
+        .definition(r#"{"StartAt":"Watch","States":{"Watch":{"Type":"Wait","SecondsPath":"$.standInSeconds","End":true}}}"#)
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn()
+        .to_string();
     let template = serde_json::json!({
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {
             "FailoverStateMachineArn": {"Value": arns[0]},
             "FallbackStateMachineArn": {"Value": arns[1]},
+            "RecoveryStateMachineArn": {"Value": recovery_arn},
             "VpcId": {"Value": vpc},
             "MetricsNamespace": {"Value": NAMESPACE},
         }
     });
     aws_sdk_cloudformation::Client::new(&conf).create_stack().stack_name(STACK).template_body(template.to_string()).send().await.unwrap();
-    World { vpc, tables, gateways, failover_arn: arns[0].clone(), fallback_arn: arns[1].clone(), names }
+    World { vpc, tables, gateways, failover_arn: arns[0].clone(), fallback_arn: arns[1].clone(), recovery_arn, names }
 }
 
 /// Starts a named execution and waits (bounded) for it to end; returns (status, output).

@@ -14,4 +14,4 @@ pub mod sfn;
 pub use arn::StateMachineArn;
 pub use lambda::{budget_from_deadline, BudgetSource};
 pub use metrics::EmfMetrics;
-pub use sfn::{execution_name, ExecutionStarter, SfnStarter, StartExecutionRequest, StepFunctions};
+pub use sfn::{execution_name, ExecutionStarter, ExistingExecution, SfnStarter, StartExecutionRequest, StepFunctions};

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nat_watchdog_aws::sfn::{ExecutionStarter, StartExecutionRequest, StepFunctions};
+use nat_watchdog_aws::sfn::{ExecutionStarter, ExistingExecution, StartExecutionRequest, StepFunctions};
 use nat_watchdog_aws::{emf, EmfMetrics, StateMachineArn};
 use nat_watchdog_core::{Cause, Config, Health, Mode, Target};
 use nat_watchdog_probe::{ProbeReport, Prober};
@@ -120,6 +120,10 @@ impl ExecutionStarter for FakeStepFunctions {
             Answer::Throttle => Err(StartError::Throttled("ThrottlingException".into())),
             Answer::Hang => std::future::pending().await,
         }
+    }
+    /// Only asked after AlreadyExists: another checker of this incident started it just now.
+    async fn describe(&self, _: &StartExecutionRequest) -> Result<ExistingExecution, StartError> {
+        Ok(ExistingExecution { started_at: UNIX_EPOCH + Duration::from_secs(WALL_START) + (Instant::now() - self.start) })
     }
 }
 

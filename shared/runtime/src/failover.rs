@@ -24,10 +24,19 @@ pub struct FailoverRequest {
 /// The capability to fail an AZ over. Idempotent per incident: asking twice for one incident (two
 /// checkers of one AZ, overlapping invocations) must start one failover, the second answered
 /// [`StartOutcome::AlreadyExists`].
+///
+/// A backend may have several names for one incident (`candidate` 0, 1, …, below [`Self::candidates`]):
+/// when the first is held by an earlier incident's failover (the AZ failed, was failed over, fell back
+/// and failed again within one naming window) it answers [`StartOutcome::NameTaken`] and the trigger
+/// asks for the next one.
 pub trait FailoverPort: Send + Sync {
-    /// The backend's stable name for this incident's failover (an execution name), for logs.
-    fn name(&self, request: &FailoverRequest) -> String;
-    fn fail_over(&self, request: &FailoverRequest) -> impl Future<Output = Result<StartOutcome, StartError>> + Send;
+    /// The backend's stable name for this incident's failover under `candidate` (an execution name), for logs.
+    fn name(&self, request: &FailoverRequest, candidate: u32) -> String;
+    /// How many names the trigger may try for one incident (at least 1).
+    fn candidates(&self) -> u32 {
+        1
+    }
+    fn fail_over(&self, request: &FailoverRequest, candidate: u32) -> impl Future<Output = Result<StartOutcome, StartError>> + Send;
 }
 
 /// What the backend answered.
@@ -36,6 +45,9 @@ pub enum StartOutcome {
     Started { execution_arn: String },
     /// Someone (another subnet's checker, an overlapping invocation) already started this incident.
     AlreadyExists,
+    /// This candidate name is held by an earlier incident's failover, or by one whose incident could
+    /// not be told: try the next name (an extra idempotent Failover is cheap; a missed one is an outage).
+    NameTaken,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,8 +105,10 @@ impl TriggerOutcome {
 const GIVE_UP_MARGIN: Duration = Duration::from_millis(100);
 
 /// Asks the port until it succeeds, is answered "already exists", is rejected for good, runs
-/// out of attempts, or would pass `give_up_at`. Never panics; ends at least `GIVE_UP_MARGIN` before
-/// `give_up_at`.
+/// out of attempts, or would pass `give_up_at`. A name taken by an earlier incident moves on to the
+/// port's next name at once (no backoff, not counted as a failed attempt; at most
+/// [`FailoverPort::candidates`] names); errors are retried on the same name. Never panics; ends at
+/// least `GIVE_UP_MARGIN` before `give_up_at`.
 pub async fn trigger<F: FailoverPort + ?Sized>(
     port: &F,
     request: &FailoverRequest,
@@ -103,8 +117,11 @@ pub async fn trigger<F: FailoverPort + ?Sized>(
 ) -> TriggerOutcome {
     let mut backoff = policy.first_backoff;
     let mut attempts = 0;
-    let name = port.name(request);
+    let mut failed_attempts = 0;
+    let mut candidate = 0;
+    let candidates = port.candidates().max(1);
     loop {
+        let name = port.name(request, candidate);
         let remaining = give_up_at.saturating_duration_since(Instant::now()).saturating_sub(GIVE_UP_MARGIN);
         if remaining < Duration::from_millis(50) {
             let error = StartError::TimedOut(Duration::ZERO);
@@ -113,7 +130,7 @@ pub async fn trigger<F: FailoverPort + ?Sized>(
         }
         attempts += 1;
         let limit = policy.attempt_timeout.min(remaining);
-        let result = match tokio::time::timeout(limit, port.fail_over(request)).await {
+        let result = match tokio::time::timeout(limit, port.fail_over(request, candidate)).await {
             Ok(r) => r,
             Err(_) => Err(StartError::TimedOut(limit)),
         };
@@ -126,7 +143,18 @@ pub async fn trigger<F: FailoverPort + ?Sized>(
                 tracing::info!(event = "failover_exists", execution_name = %name, attempts, "Failover execution for this incident already exists");
                 return TriggerOutcome::AlreadyExists { attempts };
             }
-            Err(error) if error.is_retryable() && attempts < policy.max_attempts => {
+            Ok(StartOutcome::NameTaken) if candidate + 1 < candidates => {
+                tracing::info!(event = "failover_name_taken", execution_name = %name, attempts, "execution name held by an earlier incident; trying the next name");
+                candidate += 1;
+            }
+            Ok(StartOutcome::NameTaken) => {
+                // Every name of this window is held: this AZ has been failed over that often within
+                // one window, so a Failover is there; starting none is the bounded answer.
+                tracing::warn!(event = "failover_exists", execution_name = %name, attempts, "every execution name of this window is taken; counting the incident as handled");
+                return TriggerOutcome::AlreadyExists { attempts };
+            }
+            Err(error) if error.is_retryable() && failed_attempts + 1 < policy.max_attempts => {
+                failed_attempts += 1;
                 let pause = jitter(backoff);
                 if Instant::now() + pause + Duration::from_millis(50) + GIVE_UP_MARGIN >= give_up_at {
                     tracing::error!(event = "failover_failed", execution_name = %name, attempts, error = %error, "failover gave up: no time left to retry");
@@ -222,12 +250,13 @@ mod tests {
         answers: Mutex<Vec<Result<StartOutcome, StartError>>>,
         hang: bool,
         calls: Mutex<Vec<Instant>>,
+        candidates_asked: Mutex<Vec<u32>>,
     }
 
     impl Scripted {
         fn new(mut answers: Vec<Result<StartOutcome, StartError>>) -> Self {
             answers.reverse();
-            Scripted { answers: Mutex::new(answers), hang: false, calls: Mutex::new(vec![]) }
+            Scripted { answers: Mutex::new(answers), hang: false, calls: Mutex::new(vec![]), candidates_asked: Mutex::new(vec![]) }
         }
         fn calls(&self) -> usize {
             self.calls.lock().unwrap().len()
@@ -235,11 +264,15 @@ mod tests {
     }
 
     impl FailoverPort for Scripted {
-        fn name(&self, _: &FailoverRequest) -> String {
-            "nat-failover-az-x".into()
+        fn name(&self, _: &FailoverRequest, candidate: u32) -> String {
+            format!("nat-failover-az-x-{candidate}")
         }
-        async fn fail_over(&self, _: &FailoverRequest) -> Result<StartOutcome, StartError> {
+        fn candidates(&self) -> u32 {
+            3
+        }
+        async fn fail_over(&self, _: &FailoverRequest, candidate: u32) -> Result<StartOutcome, StartError> {
             self.calls.lock().unwrap().push(Instant::now());
+            self.candidates_asked.lock().unwrap().push(candidate);
             if self.hang {
                 std::future::pending::<()>().await;
             }
@@ -318,5 +351,29 @@ mod tests {
         assert!(matches!(out, TriggerOutcome::Failed { .. }), "{out:?}");
         assert!(Instant::now() + GIVE_UP_MARGIN <= give_up, "ran {:?} past the limit", Instant::now() - give_up);
         assert!(s.calls() >= 1 && s.calls() <= 2, "calls {}", s.calls());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_name_taken_by_an_earlier_incident_moves_on_at_once_and_errors_retry_that_name() {
+        let s = Scripted::new(vec![
+            Ok(StartOutcome::NameTaken),
+            Err(StartError::Throttled("ThrottlingException".into())),
+            Ok(StartOutcome::Started { execution_arn: "arn:exec:2".into() }),
+        ]);
+        let start = Instant::now();
+        let out = trigger(&s, &request(), RetryPolicy::default(), far()).await;
+        assert_eq!(out, TriggerOutcome::Started { execution_arn: "arn:exec:2".into(), attempts: 3 });
+        assert_eq!(*s.candidates_asked.lock().unwrap(), [0, 1, 1], "the next name, then a retry of that same name");
+        let calls = s.calls.lock().unwrap().clone();
+        assert_eq!(calls[1] - calls[0], Duration::ZERO, "a taken name costs no backoff");
+        assert!(Instant::now() - start < Duration::from_millis(400), "only the throttling backed off");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn names_are_bounded_and_all_taken_counts_as_handled() {
+        let s = Scripted::new(vec![Ok(StartOutcome::NameTaken); 5]);
+        let out = trigger(&s, &request(), RetryPolicy::default(), far()).await;
+        assert_eq!(out, TriggerOutcome::AlreadyExists { attempts: 3 });
+        assert_eq!(*s.candidates_asked.lock().unwrap(), [0, 1, 2], "no more names than the port has");
     }
 }
