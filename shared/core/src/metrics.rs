@@ -29,12 +29,6 @@ vocabulary! {
     NatPathUnhealthy => "NatPathUnhealthy", "None";
     /// Per-target documents (opt-in: `PER_TARGET_METRICS`).
     TargetProbeFailure => "TargetProbeFailure", "Count";
-    /// Retired in wave 2 (liveness is SampleCount of `Unhealthy`): never written. Kept only while
-    /// functions/nat-watchdog still names it; not in [`health_metric_names`].
-    Heartbeat => "Heartbeat", "Count";
-    /// Retired in wave 2 (the success count is SampleCount of `ProbeLatency`): never written. Kept
-    /// only while functions/nat-watchdog still names it; not in [`health_metric_names`].
-    ProbeSuccess => "ProbeSuccess", "Count";
 }
 
 /// Dimension names: the health metrics are queried by `AvailabilityZone`.

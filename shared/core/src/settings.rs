@@ -134,7 +134,7 @@ settings! {
     METRICS_FLUSH_INTERVAL: seconds("5", 1.0, 60.0, "seconds between EMF flushes (also flushed on every verdict change and at the end)").infra();
     PER_TARGET_METRICS: boolean("false", "also write one EMF document per target ([AvailabilityZone, Target]; each target adds billed custom metrics, see docs/COST.md)");
     MAX_RUN_SECONDS: seconds("60", 1.0, 900.0, "Lambda: run time when the invocation deadline is missing or nonsensical");
-    FAILOVER_DEDUP_WINDOW: seconds("60", 1.0, 86_400.0, "outage starts of one AZ within one window share one execution name");
+    FAILOVER_DEDUP_WINDOW: seconds("60", 1.0, 86_400.0, "outage starts of one AZ within one window share one base execution name (a name already used by an earlier incident gets a -2, -3 … suffix)");
     EXTRA_CA_CERTS: text(Default::Unset("(none)"), "the path of a PEM file with one or more certificates", "PEM file of CAs trusted in addition to the built-in roots");
 }
 
