@@ -4,6 +4,7 @@ published anchors, all three checkers under the very same fault at once.
   python -m tests.bench.detection run --binary BIN [--trials 20] [--soak-min 10] [--exposure 30] [--configs a,b] [--modes all|m1,m2]
                [--loop-trials 10] [--loop-anchor-trials 3] [--jobs N] [--out DIR] [--md FILE]
   python -m tests.bench.detection report [--out DIR] [--md FILE]   BENCHMARKS.md (or FILE) and the timeline PNG from DIR/results.jsonl
+  python -m tests.bench.detection include    BENCHMARKS.md: re-read its included pages only (docs/bench/closed-loop.md, ...)
   python -m tests.bench.detection gc         remove labs left behind by killed runs
 (from the repository root; `make bench`, `make bench-report` and `make lab-clean` do that)
 
@@ -523,6 +524,7 @@ def main() -> int:
     p.add_argument("--md", help="write the report here instead of BENCHMARKS.md")
     p.add_argument("--extra-config", action="append", default=[], help=argparse.SUPPRESS)  # BENCH_EXTRA: in meta.json
     sub.add_parser("gc")
+    sub.add_parser("include", help="BENCHMARKS.md: re-read the included pages and links only (no results needed)")
     args = ap.parse_args()
     if args.cmd == "run":
         try:
@@ -531,6 +533,10 @@ def main() -> int:
             return 130  # every lab is closed by then (finally blocks)
     if args.cmd == "report":
         return cmd_report(args)
+    if args.cmd == "include":
+        from .report import refresh_other_measurements
+        print(f"bench: refreshed the included pages of {refresh_other_measurements()}")
+        return 0
     n = gc_stale(verbose=True)
     print(f"lab gc: {n} stale run(s) removed")
     return 0

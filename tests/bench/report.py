@@ -47,6 +47,23 @@ def other_measurements(skip: tuple[str, ...] = ()) -> list[str]:
 HARD = ["blackhole", "reject", "uplink_down", "masq_removed"]
 
 
+def refresh_other_measurements(md: Path = MD_PATH) -> Path:
+    """Re-read the included pages and the links of an existing BENCHMARKS.md without re-rendering
+    the bench's own results (which need that run's results.jsonl): the part write_report puts
+    between the end of "## Reading the numbers" and "## Harness notes" is replaced by
+    other_measurements() as it is now. For a page measured by its own command (docs/bench/
+    closed-loop.md from BENCH_MODES=closed-loop), so BENCHMARKS.md carries it at once."""
+    lines = md.read_text().split("\n")
+    try:
+        reading = lines.index("## Reading the numbers")
+        harness = lines.index("## Harness notes")
+    except ValueError as e:
+        raise SystemExit(f"{md}: not a page write_report rendered ({e})") from None
+    start = next((i for i in range(reading + 1, harness) if lines[i].startswith("## ")), harness)
+    md.write_text("\n".join(lines[:start] + other_measurements() + lines[harness:]))
+    return md
+
+
 def pct(xs: list[float], p: float) -> float | None:
     """Nearest-rank percentile (p99 of fewer than 100 samples is the maximum)."""
     if not xs:
@@ -609,7 +626,7 @@ def write_loop_page(recs: list[dict], meta: dict, out: Path, md: Path, png: Path
         f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')}, sha256 "
         + ", then ".join(b["sha256"] for b in meta.get("binaries", [])) + ")",
         f"- **Reproduce** (root): `{run_cmd}` — results land in {_shown(out)}/results.jsonl; `{render_cmd}` "
-        "re-renders this page",
+        "re-renders this page; `python -m tests.bench.detection include` puts it into BENCHMARKS.md",
         f"- **Size of this run**: {min(per_mode, default=0)}–{max(per_mode, default=0)} trial(s) per failure mode with "
         f"our default configuration; the anchors in the first {_run_args(meta).get('loop_anchor_trials', '?')}",
         "",

@@ -74,3 +74,54 @@ def test_the_probe_reads_the_a_record_of_its_own_query_and_nothing_else():
 def test_the_egress_address_is_the_trace_line_the_target_wrote():
     assert egress_address(b"h=bravo.nwd.test\nip=198.18.102.2\nts=1.0\n") == GW
     assert egress_address(b"nothing here") is None
+
+
+# ------------------------------------------------------------------------ the report's closed-loop part
+
+def _rec(mode, down, config="default", **kw):
+    parts = {} if down is None else {"detection_s": down - 0.4, "failover_s": 0.3, "follower_lag_s": 0.05,
+                                     "first_probe_s": 0.05}
+    return {"kind": "closed-loop", "mode": mode, "config": config, "trial": kw.pop("trial", 0),
+            "egress_downtime_s": down, "executions": 1, "kernel_moved": down is not None, "notes": [],
+            **parts, **kw}
+
+
+def _pct(xs, p):
+    import math
+    s = sorted(xs)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def test_the_goal_rows_judge_median_and_p99_of_the_default_configuration_without_flapping():
+    from tests.bench.loop_report import goal_rows
+    fast = [_rec("loop_blackhole", 1.5, trial=i) for i in range(9)] + [_rec("loop_blackhole", 2.9, trial=9)]
+    slow_anchor = [_rec("loop_blackhole", 30.0, config="python")]
+    flapping = [_rec("loop_flapping", 9.0)]
+    rows = goal_rows(fast + slow_anchor + flapping, _pct)
+    assert rows[0].endswith("| yes |") and "1.50 s (n=10)" in rows[0]
+    assert rows[1].endswith("| yes |") and "2.90 s" in rows[1]
+    late = goal_rows(fast + [_rec("loop_blackhole", 3.2, trial=10)], _pct)
+    assert late[1].endswith("| **no** |")  # p99 over 3 s
+    missed = goal_rows(fast + [_rec("loop_uplink_down", None)], _pct)
+    assert missed[0].endswith("| **no** |") and "1 without egress back" in missed[0]
+
+
+def test_the_section_puts_the_anchors_beside_ours_per_mode_and_its_parts_add_up():
+    from tests.bench.loop_report import section
+    recs = [_rec("loop_blackhole", 2.5, trial=i) for i in range(3)] + [_rec("loop_blackhole", 9.0, config="alternat")]
+    text = "\n".join(section(recs, ["default", "alternat", "python"], lambda c: c, _pct))
+    row = next(l for l in text.splitlines() if l.startswith("| hard blackhole") and "(n=3)" in l)
+    assert row == "| hard blackhole (FORWARD DROP) | 2.50 / 2.50 (n=3) | 9.00 / 9.00 (n=1) | **no** |"
+    detail = next(l for l in text.splitlines() if l.startswith("| hard blackhole (FORWARD DROP) | default |"))
+    assert "| 2.10 / 2.10 | 0.30 / 0.30 | 0.05 / 0.05 | 0.05 / 0.05 | 1 | 3/3 |" in detail
+
+
+def test_refreshing_the_included_pages_keeps_the_rest_of_benchmarks_md(tmp_path, monkeypatch):
+    from tests.bench import report
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# B\n\n## Results\n\nkeep me\n\n## Reading the numbers\n\n- read\n\n## Old include\n\nstale\n\n"
+                    "## Harness notes\n\nnotes stay\n")
+    monkeypatch.setattr(report, "other_measurements", lambda skip=(): ["## Fresh include", "", "new", ""])
+    text = report.refresh_other_measurements(page).read_text()
+    assert "stale" not in text and "## Fresh include\n\nnew\n\n## Harness notes\n\nnotes stay" in text
+    assert text.startswith("# B\n\n## Results\n\nkeep me\n\n## Reading the numbers\n\n- read\n\n")
