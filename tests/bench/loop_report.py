@@ -116,3 +116,66 @@ def section(recs: list[dict], configs: list[str], config_name, pct, heading: str
             "(alterNAT's optional restore checks from the instance itself; the original checker has none), so "
             "the fallback and flapping-damping figures of issue 12 have no anchor to stand beside.", ""]
     return out
+
+
+RECOVERY_KIND = "closed-loop-recovery"  # tests/lab/loop_recovery.py (kept in sync; that module needs root tools)
+EXTRA_BACK_S = 60  # goal: back on the NAT instance within hold + 60 s of the repair
+MAX_AUTO_FALLBACKS_FLAPPING = 1
+
+
+def recovery_records(recs: list[dict]) -> list[dict]:
+    return [r for r in recs if r.get("kind") == RECOVERY_KIND]
+
+
+def recovery_goal_rows(recs: list[dict]) -> list[str]:
+    rows = []
+    rep = [r for r in recovery_records(recs) if r.get("scenario") == "repair"]
+    if rep:
+        back = [r.get("back_on_nat_s") for r in rep]
+        hold = rep[0]["knobs"]["FallbackHoldSeconds"]
+        ok = all(b is not None and b <= hold + EXTRA_BACK_S for b in back)
+        shown = ", ".join("never" if b is None else f"{b:.1f} s" for b in back)
+        rows.append(f"| closed loop: back on the NAT instance ≤ hold + {EXTRA_BACK_S} s after the repair (hold "
+                    f"{hold} s) | {shown} | {'yes' if ok else '**no**'} |")
+    for r in (r for r in recovery_records(recs) if r.get("scenario") == "flapping"):
+        n = r.get("auto_fallbacks", 0)
+        rows.append(f"| closed loop: flapping ({r.get('flap_period_s', 1):g} s down / {r.get('flap_period_s', 1):g} s up) "
+                    f"for {r.get('flap_min', 0):g} min: ≤ {MAX_AUTO_FALLBACKS_FLAPPING} automatic fallback | "
+                    f"{n} automatic fallback(s), {r.get('default_route_moves', 0)} kernel default-route moves | "
+                    f"{'yes' if n <= MAX_AUTO_FALLBACKS_FLAPPING else '**no**'} |")
+    return rows
+
+
+def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
+    rs = recovery_records(recs)
+    if not rs:
+        return []
+    k = rs[0]["knobs"]
+    out = [f"{heading} Closed loop: automatic fallback and damping (`python -m tests.lab.loop_recovery`)", "",
+           "The same loop with the checker's canaries (`CANARY_URLS`: two canary hosts in `inet` whose /32 routes "
+           "always go to the NAT host), its EMF documents replayed into moto's CloudWatch with PutMetricData as "
+           "CloudWatch would extract them (tests/demo/emulated.replay_emf; moto does not parse EMF), and the "
+           "recovery state machine (infra/statemachines/nat-recovery.asl.json, created through the API) with "
+           f"short knobs: period {k['CheckPeriodSeconds']} s, hold {k['FallbackHoldSeconds']} s (cap "
+           f"{k['FallbackHoldCapSeconds']} s), at most {k['MaxAutoFallbacksPerDay']} automatic fallbacks a day. "
+           "moto delivers no EventBridge event, so the harness starts the recovery with the event a SUCCEEDED "
+           "Failover sends (moto_env.failover_succeeded_event), once per Failover execution. The lab's NAT "
+           "instance is bring-your-own (no Auto Scaling group): the *repair* is the fault healed, and "
+           "the gray-failure replacement (SetInstanceHealth) is not exercised here.", "",
+           "| scenario | fault | measured | automatic fallbacks | Failover executions | kernel default-route moves "
+           "(s after the fault → target) |", "|---|---|---|---|---|---|"]
+    for r in rs:
+        moves = ", ".join(f"{t:+.1f} → {'natgw' if str(tgt).startswith('nat-') else 'nat'}"
+                          for t, tgt in r.get("route_moves", [])) or "–"
+        if r.get("scenario") == "repair":
+            b = r.get("back_on_nat_s")
+            what = (f"blackhole, repaired (healed) after the failover + {r.get('repair_after_s', 15):g} s: back on the "
+                    f"NAT instance {'never' if b is None else f'{b:.1f} s'} after the repair (goal ≤ "
+                    f"{r.get('goal_s', '?')} s)")
+            fault = "blackhole"
+        else:
+            what = f"{r.get('flap_min', 0):g} min of flapping, then healed"
+            fault = f"flapping {r.get('flap_period_s', 1):g} s / {r.get('flap_period_s', 1):g} s"
+        out.append(f"| {r['scenario']} | {fault} | {what} | {r.get('auto_fallbacks', 0)} | {r.get('failovers', 0)} | "
+                   f"{moves} |")
+    return out + [""]

@@ -264,7 +264,7 @@ def goals(recs: list[dict]) -> list[str]:
         lost = sum(r.get("failed_probes", 0) for r in repl)
         out.append(f"| planned replacement: 0 failed probes | {lost} in {len(repl)} replacement(s) | "
                    f"{'yes' if lost == 0 else '**no**'} |")
-    out += loop_report.goal_rows(recs, pct)
+    out += loop_report.goal_rows(recs, pct) + loop_report.recovery_goal_rows(recs)
     if rss:
         out.append(f"| peak RSS ≤ 32 MB | {max(rss):.1f} MiB (largest of {len(rss)} runs) | {'yes' if max(rss) * 1.048576 <= 32 else '**no**'} |")
     return out
@@ -490,7 +490,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     pick = pick_timeline(recs)
     if pick:
         draw_timeline(pick, png)
-    if recs and all(r.get("kind") == loop_report.KIND for r in recs):
+    if recs and all(r.get("kind") in (loop_report.KIND, loop_report.RECOVERY_KIND) for r in recs):
         return write_loop_page(recs, meta, out, md, png)
     planned = [mode for mode in meta.get("modes") or [] if mode not in loop_report.LOOP_MODES] or [
         mode for mode in OUTAGE_MODES + BENIGN_MODES if any(r["mode"] == mode for r in recs)]
@@ -561,6 +561,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     lines += soak_table(recs, configs) + [""]
     lines += replacement_table(recs)
     lines += loop_report.section(recs, configs, config_name, pct)
+    lines += loop_report.recovery_section(recs)
     if pick:
         lines += ["## One outage, probe by probe", "",
                   f"![timeline]({png_rel})", "",
@@ -599,7 +600,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               "turns healthy once the window has cleared, hence the longer recovery.",
               ""]
     if md.resolve() == MD_PATH.resolve():  # an experiment's page is about the experiment alone
-        lines += other_measurements(skip=(LOOP_PAGE,) if loop_report.loop_records(recs) else ())
+        lines += other_measurements(skip=(LOOP_PAGE,) if loop_report.loop_records(recs) or
+                                    loop_report.recovery_records(recs) else ())
     lines += ["## Harness notes", ""] + notes(recs) + [""]
     md.write_text("\n".join(lines))
     return md, png
@@ -612,7 +614,7 @@ def write_loop_page(recs: list[dict], meta: dict, out: Path, md: Path, png: Path
     configs = _cfgs(recs, meta)
     m = meta.get("machine", {})
     run_cmd, render_cmd = reproduce_commands(meta, out, md)
-    per_mode = [len({r["trial"] for r in recs if r["mode"] == mode and r["config"] == "default"})
+    per_mode = [len({r["trial"] for r in loop_report.loop_records(recs) if r["mode"] == mode and r["config"] == "default"})
                 for mode in loop_report.LOOP_MODES if any(r["mode"] == mode for r in recs)]
     lines = [
         "## Closed loop: egress downtime on the emulated VPC and a real NAT path",
@@ -634,8 +636,9 @@ def write_loop_page(recs: list[dict], meta: dict, out: Path, md: Path, png: Path
         "",
         "| goal | measured | met |", "|---|---|---|",
     ]
-    lines += loop_report.goal_rows(recs, pct) + [""]
+    lines += loop_report.goal_rows(recs, pct) + loop_report.recovery_goal_rows(recs) + [""]
     lines += loop_report.section(recs, configs, config_name, pct)
+    lines += loop_report.recovery_section(recs)
     lines += ["Recorded by the harness:", ""] + notes(recs)[2:] if any(r.get("notes") for r in recs) else \
         ["No harness note was recorded (one execution per fault, the kernel route moved, egress back over the gateway)."]
     md.parent.mkdir(parents=True, exist_ok=True)

@@ -125,3 +125,46 @@ def test_refreshing_the_included_pages_keeps_the_rest_of_benchmarks_md(tmp_path,
     text = report.refresh_other_measurements(page).read_text()
     assert "stale" not in text and "## Fresh include\n\nnew\n\n## Harness notes\n\nnotes stay" in text
     assert text.startswith("# B\n\n## Results\n\nkeep me\n\n## Reading the numbers\n\n- read\n\n")
+
+
+def test_the_recovery_goals_hold_against_hold_plus_60_s_and_one_automatic_fallback():
+    from tests.bench.loop_report import recovery_goal_rows
+    knobs = {"FallbackHoldSeconds": 20}
+    ok = recovery_goal_rows([{"kind": "closed-loop-recovery", "scenario": "repair", "knobs": knobs, "back_on_nat_s": 26.0},
+                             {"kind": "closed-loop-recovery", "scenario": "flapping", "knobs": knobs, "flap_min": 10,
+                              "flap_period_s": 30, "auto_fallbacks": 1, "default_route_moves": 3}])
+    assert ok[0].endswith("| 26.0 s | yes |") and ok[1].endswith("| yes |")
+    bad = recovery_goal_rows([{"kind": "closed-loop-recovery", "scenario": "repair", "knobs": knobs, "back_on_nat_s": None},
+                              {"kind": "closed-loop-recovery", "scenario": "flapping", "knobs": knobs, "flap_min": 10,
+                               "auto_fallbacks": 2}])
+    assert bad[0].endswith("| never | **no** |") and bad[1].endswith("| **no** |")
+
+
+def test_the_emf_replayer_sends_whole_documents_once_and_keeps_a_partial_line_for_later(tmp_path):
+    from tests.lab.loop_recovery import EmfReplayer
+
+    class CloudWatch:
+        def __init__(self):
+            self.calls = []
+
+        def put_metric_data(self, **kw):
+            self.calls.append(kw)
+
+    def doc(v):
+        return {"_aws": {"Timestamp": 1795448738000, "CloudWatchMetrics": [
+            {"Namespace": "Ns", "Dimensions": [["AvailabilityZone"]],
+             "Metrics": [{"Name": "NatPathUnhealthy", "Unit": "None"}]}]},
+            "AvailabilityZone": "us-east-1a", "NatPathUnhealthy": v}
+    path = tmp_path / "checker.emf"
+    whole, partial = json.dumps(doc([0, 0])), json.dumps(doc([1]))
+    path.write_text(whole + "\n" + partial[:20])
+    cw = CloudWatch()
+    r = EmfReplayer(path, cw)
+    r.pump()
+    assert r.nat_path_values() == [0, 0] and len(cw.calls) == 1
+    assert cw.calls[0]["MetricData"][0]["Values"] == [0.0, 0.0]
+    with open(path, "a") as f:
+        f.write(partial[20:] + "\n")
+    r.pump()
+    r.pump()
+    assert r.nat_path_values() == [0, 0, 1] and len(cw.calls) == 2
