@@ -161,7 +161,8 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
            "moto delivers no EventBridge event, so the harness starts the recovery with the event a SUCCEEDED "
            "Failover sends (moto_env.failover_succeeded_event), once per Failover execution. The lab's NAT "
            "instance is bring-your-own (no Auto Scaling group): the *repair* is the fault healed, and "
-           "the gray-failure replacement (SetInstanceHealth) is not exercised here.", "",
+           "the gray-failure replacement (SetInstanceHealth) is not exercised here. Checker: a build with canaries, "
+           "sha256 " + ", ".join(sorted({r.get("binary_sha256", "?") for r in rs})) + ".", "",
            "| scenario | fault | measured | automatic fallbacks | Failover executions | kernel default-route moves "
            "(s after the fault → target) |", "|---|---|---|---|---|---|"]
     for r in rs:

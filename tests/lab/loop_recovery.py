@@ -25,6 +25,7 @@ BENCH_OUT=out/bench-closed-loop BENCH_EXTRA='--md docs/bench/closed-loop.md'`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -155,7 +156,8 @@ def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap
                  extra_env={"CANARY_URLS": ",".join(f"http://{ip}/generate_204" for ip in CANARY_IPS),
                             "METRICS_FLUSH_INTERVAL": "1"})
     rec: dict = {"kind": RECOVERY_KIND, "mode": f"recovery_{kind}", "trial": int(time.time()), "config": "default",
-                 "scenario": kind, "knobs": KNOBS, "notes": [], "binary": binary}
+                 "scenario": kind, "knobs": KNOBS, "notes": [], "binary": binary,
+                 "binary_sha256": hashlib.sha256(Path(binary).read_bytes()).hexdigest()[:16]}
     replayer = EmfReplayer(ch.stdout_path, cw)
     recovery = events = None
     loop.routes_to_nat_instance()
