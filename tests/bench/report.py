@@ -629,7 +629,7 @@ def write_loop_page(recs: list[dict], meta: dict, out: Path, md: Path, png: Path
         + ", then ".join(b["sha256"] for b in meta.get("binaries", [])) + ")",
         f"- **Reproduce** (root): `{run_cmd}` — results land in {_shown(out)}/results.jsonl; `{render_cmd}` "
         "re-renders this page; `python -m tests.bench.detection include` puts it into BENCHMARKS.md",
-        f"- **Size of this run**: {min(per_mode, default=0)}–{max(per_mode, default=0)} trial(s) per failure mode with "
+        f"- **Size of this run**: {_span(per_mode)} trial(s) per failure mode with "
         f"our default configuration; the anchors in the first {_run_args(meta).get('loop_anchor_trials', '?')}",
         "",
         "Configurations: " + "; ".join(f"**{c}** = {config_name(c)}" for c in configs) + ".",
@@ -644,3 +644,9 @@ def write_loop_page(recs: list[dict], meta: dict, out: Path, md: Path, png: Path
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(lines) + "\n")
     return md, png
+
+
+def _span(ns: list[int]) -> str:
+    """"10" or "8–10": the trials per mode."""
+    lo, hi = min(ns, default=0), max(ns, default=0)
+    return f"{hi}" if lo == hi else f"{lo}–{hi}"

@@ -243,8 +243,9 @@ def main() -> int:
         print(f"{'SKIP' if os.geteuid() != 0 else 'FAIL'} loop-recovery: {reason}")
         return 0 if os.geteuid() != 0 else 1
     out = Path(args.out)
-    logs = out / "recovery-logs"
-    with Rig(out / "recovery-lab", moto_factory=lambda d: recovery_moto_server(d)[0]) as rig:
+    run_dir = out / f"recovery-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # runs side by side never share a file
+    logs = run_dir / "logs"
+    with Rig(run_dir / "lab", moto_factory=lambda d: recovery_moto_server(d)[0]) as rig:
         start_canary_hosts(rig)
         loop = ClosedLoop(rig)
         loop.start()
