@@ -148,13 +148,18 @@ def start_canary_hosts(rig: Rig) -> None:
 def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap_min: float,
              flap_period: float) -> dict:
     sfn, cw = rig.sfn, rig.moto.session().client("cloudwatch")
-    prefix = f"lab-{rig.lab.run_id}-rec-{kind}"
+    # Each scenario its own state machines and metrics namespace: the recovery's damping reads the AZ's
+    # automatic fallbacks of the last 24 h from CloudWatch, so scenarios sharing a namespace would not
+    # be independent incidents (the second would start with a doubled hold).
+    n = int(time.time() * 1000) % 10**9
+    prefix = f"lab-{rig.lab.run_id}-rec-{kind}-{n}"
+    namespace = f"NatEgressWatchdogLab{n}"
     arns = create_state_machines(sfn, name_prefix=prefix, vpc_id=rig.vpc["vpc_id"])
     hold = KNOBS["FallbackHoldSeconds"]
     budget = 60 + REPAIR_AFTER_S + hold + 90 + (flap_min * 60 if kind == "flapping" else 0)
     ch = Checker(rig, f"recovery-{kind}", "default", binary, arns["failover"], rig.subnet_id, out, budget,
                  extra_env={"CANARY_URLS": ",".join(f"http://{ip}/generate_204" for ip in CANARY_IPS),
-                            "METRICS_FLUSH_INTERVAL": "1"})
+                            "METRICS_FLUSH_INTERVAL": "1", "METRICS_NAMESPACE": namespace})
     rec: dict = {"kind": RECOVERY_KIND, "mode": f"recovery_{kind}", "trial": int(time.time()), "config": "default",
                  "scenario": kind, "knobs": KNOBS, "notes": [], "binary": binary,
                  "binary_sha256": hashlib.sha256(Path(binary).read_bytes()).hexdigest()[:16]}
@@ -171,7 +176,9 @@ def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap
         if not replayer.nat_path_values():
             raise LabError(f"no NatPathUnhealthy in the checker's EMF after 30 s: {binary} has no canaries? "
                            f"see {ch.stdout_path}")
-        namespace = replayer.docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+        emitted = replayer.docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+        if emitted != namespace:
+            raise LabError(f"the checker wrote EMF to namespace {emitted!r}, not METRICS_NAMESPACE={namespace!r}")
         recovery = create_recovery_state_machine(sfn, arns["fallback"], deployment=prefix, namespace=namespace,
                                                  name=f"{prefix}-recovery", **KNOBS)
         events = FailoverEvents(sfn, arns["failover"], recovery)
