@@ -148,9 +148,7 @@ def start_canary_hosts(rig: Rig) -> None:
 def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap_min: float,
              flap_period: float) -> dict:
     sfn, cw = rig.sfn, rig.moto.session().client("cloudwatch")
-    # Each scenario its own state machines and metrics namespace: the recovery's damping reads the AZ's
-    # automatic fallbacks of the last 24 h from CloudWatch, so scenarios sharing a namespace would not
-    # be independent incidents (the second would start with a doubled hold).
+    # Each scenario its own state machines and metrics namespace (and, in main(), its own moto).
     n = int(time.time() * 1000) % 10**9
     prefix = f"lab-{rig.lab.run_id}-rec-{kind}-{n}"
     namespace = f"NatEgressWatchdogLab{n}"
@@ -251,19 +249,21 @@ def main() -> int:
         return 0 if os.geteuid() != 0 else 1
     out = Path(args.out)
     run_dir = out / f"recovery-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"  # runs side by side never share a file
-    logs = run_dir / "logs"
-    with Rig(run_dir / "lab", moto_factory=lambda d: recovery_moto_server(d)[0]) as rig:
-        start_canary_hosts(rig)
-        loop = ClosedLoop(rig)
-        loop.start()
-        try:
-            for kind in args.scenario.split(","):
-                r = scenario(rig, loop, os.path.abspath(args.binary), kind, logs, args.flap_min, args.flap_period)
-                print(json.dumps(r), flush=True)
-                with open(out / "results.jsonl", "a") as f:
-                    f.write(json.dumps(r) + "\n")
-        finally:
-            loop.stop()
+    for i, kind in enumerate(args.scenario.split(",")):
+        # A lab and moto of its own per scenario: each is a first incident of its AZ (the damping reads
+        # the AZ's automatic fallbacks of 24 h, and moto 5.2.5's GetMetricData ignores the namespace).
+        with Rig(run_dir / f"lab-{i}", moto_factory=lambda d: recovery_moto_server(d)[0]) as rig:
+            start_canary_hosts(rig)
+            loop = ClosedLoop(rig)
+            loop.start()
+            try:
+                r = scenario(rig, loop, os.path.abspath(args.binary), kind, run_dir / f"logs-{i}", args.flap_min,
+                             args.flap_period)
+            finally:
+                loop.stop()
+        print(json.dumps(r), flush=True)
+        with open(out / "results.jsonl", "a") as f:
+            f.write(json.dumps(r) + "\n")
     return 0
 
 
