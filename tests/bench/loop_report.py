@@ -151,7 +151,12 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
     if not rs:
         return []
     k = rs[0]["knobs"]
-    out = [f"{heading} Closed loop: automatic fallback and damping (`python -m tests.lab.loop_recovery`)", "",
+    out = [f"{heading} Closed loop: automatic fallback and damping", "",
+           "Reproduce (root, a checker with canaries as target/release/connectivity-checker): `make bench-recovery "
+           "BENCH_OUT=out/bench-closed-loop BENCH_RECOVERY_SCENARIOS=repair,repair,repair,flapping` and `make "
+           "bench-recovery BENCH_OUT=out/bench-closed-loop BENCH_RECOVERY_SCENARIOS=flapping BENCH_FLAP_PERIOD=30`, "
+           "then the page's re-render command; each scenario runs in a lab and moto of its own "
+           "(tests/lab/loop_recovery.py), flapping for `BENCH_FLAP_MIN` (10) minutes.", "",
            "The same loop with the checker's canaries (`CANARY_URLS`: two canary hosts in `inet` whose /32 routes "
            "always go to the NAT host), its EMF documents replayed into moto's CloudWatch with PutMetricData as "
            "CloudWatch would extract them (tests/demo/emulated.replay_emf; moto does not parse EMF), and the "
@@ -170,8 +175,8 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
                           for t, tgt in r.get("route_moves", [])) or "–"
         if r.get("scenario") == "repair":
             b = r.get("back_on_nat_s")
-            what = (f"blackhole, repaired (healed) after the failover + {r.get('repair_after_s', 15):g} s: back on the "
-                    f"NAT instance {'never' if b is None else f'{b:.1f} s'} after the repair (goal ≤ "
+            what = (f"healed {r.get('repair_after_s', 15):g} s after the Failover succeeded (the repair); back on "
+                    f"the NAT instance {'never' if b is None else f'{b:.1f} s'} after the repair (goal ≤ "
                     f"{r.get('goal_s', '?')} s)")
             fault = "blackhole"
         else:

@@ -8,7 +8,8 @@
 #                     the closed loop (loop_*: egress downtime, tests/lab/closedloop.py; BENCH_MODES=closed-loop
 #                     alone, BENCH_LOOP_TRIALS per mode, BENCH_LOOP_ANCHOR_TRIALS of them with the anchors)
 #   make bench-recovery  the closed loop's fallback and damping (tests/lab/loop_recovery.py; needs a checker
-#                     with canaries): repair, then flapping for BENCH_FLAP_MIN min (BENCH_FLAP_PERIOD s down/up);
+#                     with canaries): BENCH_RECOVERY_SCENARIOS (repair,flapping), flapping for BENCH_FLAP_MIN min
+#                     (BENCH_FLAP_PERIOD s down, as many up), each scenario in a lab and moto of its own;
 #                     records go to BENCH_OUT's results.jsonl, rendered by bench-report
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
@@ -33,6 +34,7 @@ BENCH_LOOP_TRIALS        ?= 10
 BENCH_LOOP_ANCHOR_TRIALS ?= 3
 BENCH_FLAP_MIN           ?= 10
 BENCH_FLAP_PERIOD        ?= 1
+BENCH_RECOVERY_SCENARIOS ?= repair,flapping
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
                   --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) \
                   --loop-trials $(BENCH_LOOP_TRIALS) --loop-anchor-trials $(BENCH_LOOP_ANCHOR_TRIALS) $(BENCH_EXTRA)
@@ -58,8 +60,8 @@ bench: deps venv release
 	$(LAB_PY) -m tests.bench.detection run --binary $(BIN_RELEASE) $(BENCH_ARGS)
 
 bench-recovery: deps venv release
-	$(LAB_PY) -m tests.lab.loop_recovery $(BIN_RELEASE) --out $(BENCH_OUT) --flap-min $(BENCH_FLAP_MIN) \
-	  --flap-period $(BENCH_FLAP_PERIOD)
+	$(LAB_PY) -m tests.lab.loop_recovery $(BIN_RELEASE) --out $(BENCH_OUT) --scenario $(BENCH_RECOVERY_SCENARIOS) \
+	  --flap-min $(BENCH_FLAP_MIN) --flap-period $(BENCH_FLAP_PERIOD)
 
 bench-bg: deps venv release
 	@mkdir -p $(BENCH_OUT)
