@@ -164,7 +164,9 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
            f"short knobs: period {k['CheckPeriodSeconds']} s, hold {k['FallbackHoldSeconds']} s (cap "
            f"{k['FallbackHoldCapSeconds']} s), at most {k['MaxAutoFallbacksPerDay']} automatic fallbacks a day. "
            "moto delivers no EventBridge event, so the harness starts the recovery with the event a SUCCEEDED "
-           "Failover sends (moto_env.failover_succeeded_event), once per Failover execution. The lab's NAT "
+           "Failover sends (moto_env.failover_succeeded_event), once per Failover execution. The checker runs "
+           "with `METRICS_FLUSH_INTERVAL=1` (default 5 s) so that its EMF reaches the 2 s recovery period in time; "
+           "the replay adds up to 0.5 s. The lab's NAT "
            "instance is bring-your-own (no Auto Scaling group): the *repair* is the fault healed, and "
            "the gray-failure replacement (SetInstanceHealth) is not exercised here. Checker: a build with canaries, "
            "sha256 " + ", ".join(sorted({r.get("binary_sha256", "?") for r in rs})) + ".", "",
