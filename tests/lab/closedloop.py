@@ -52,7 +52,7 @@ from .checker import Checker, executions, timing
 from .cleanup import NETNS_ETC
 from .procs import Proc
 from .rig import Rig
-from .shell import REPO, LabError, run
+from .shell import LabError, run
 
 KIND = "closed-loop"
 # fault name in the lab (faults.py) per closed-loop mode; "loop_" keeps them apart from detection modes
@@ -386,4 +386,4 @@ def loop_item(rig: Rig, loop: ClosedLoop | None, mode: str, idx: int, configs: l
 
 
 __all__ = ["ClosedLoop", "LOOP_MODES", "LOOP_LABELS", "LOOP_FAULTS", "KIND", "run_loop_trial", "loop_item",
-           "first_over", "follower_applied", "replace_route_done", "split", "REPO"]
+           "first_over", "follower_applied", "replace_route_done", "split"]
