@@ -2,10 +2,17 @@
 published anchors, all three checkers under the very same fault at once.
 
   python -m tests.bench.detection run --binary BIN [--trials 20] [--soak-min 10] [--exposure 30] [--configs a,b] [--modes all|m1,m2]
-               [--jobs N] [--out DIR] [--md FILE]
+               [--loop-trials 10] [--loop-anchor-trials 3] [--jobs N] [--out DIR] [--md FILE]
   python -m tests.bench.detection report [--out DIR] [--md FILE]   BENCHMARKS.md (or FILE) and the timeline PNG from DIR/results.jsonl
+  python -m tests.bench.detection include    BENCHMARKS.md: re-read its included pages only (docs/bench/closed-loop.md, ...)
   python -m tests.bench.detection gc         remove labs left behind by killed runs
 (from the repository root; `make bench`, `make bench-report` and `make lab-clean` do that)
+
+The closed loop (tests/lab/closedloop.py) is part of the same plan: modes loop_blackhole, ...,
+loop_flapping (`--modes closed-loop` selects them all), --loop-trials trials each, one checker per
+trial (the kernel route is one, so configurations cannot share a fault), the anchors in the first
+--loop-anchor-trials trials only. Its figure is egress downtime (fault → first probe over the
+NAT-gateway host) and its split.
 
 Resume-safe: every finished trial is one line per configuration in DIR/results.jsonl (written under
 an fcntl lock, flushed and fsynced at once); `run` skips what is there, so a stopped run is finished
@@ -55,6 +62,7 @@ from pathlib import Path
 
 from tests.lab.checker import CONFIGS, DEFAULT_CONFIGS, CheckerConfigError, timing
 from tests.lab.cleanup import gc_stale, install_signal_handlers
+from tests.lab.closedloop import LOOP_MODES, loop_item
 from tests.lab.modes import BENIGN_MODES, OUTAGE_MODES, SOAK_MODES
 from tests.lab.replacement import MODE as REPLACEMENT_MODE
 from tests.lab.replacement import run_replacement
@@ -110,35 +118,49 @@ def _os_name() -> str:
     return platform.system()
 
 
+LOOP_GROUP = "closed-loop"  # --modes closed-loop: every closed-loop mode (tests/lab/closedloop.py)
+_LOOP_ANCHOR_TRIALS = [3]  # --loop-anchor-trials of this run (mode_configs needs it everywhere)
+
+
 def plan_modes(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(trial modes, soak modes) selected by --modes and --soak-min."""
-    names = args.modes.split(",")
-    modes = OUTAGE_MODES + BENIGN_MODES + [REPLACEMENT_MODE] if args.modes == "all" else [m for m in names if m not in SOAK_MODES]
+    names = [n for x in args.modes.split(",") for n in (LOOP_MODES if x == LOOP_GROUP else [x])]
+    modes = (OUTAGE_MODES + BENIGN_MODES + [REPLACEMENT_MODE] + (LOOP_MODES if args.loop_trials > 0 else [])
+             if args.modes == "all" else [m for m in names if m not in SOAK_MODES])
     soaks = SOAK_MODES if args.modes == "all" else [m for m in names if m in SOAK_MODES]
     return modes, (soaks if args.soak_min > 0 else [])
 
 
 def plan_items(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """Soaks first, then trial i of every detection mode, then trial i of every closed-loop mode
+    (--loop-trials of them)."""
     modes, soaks = plan_modes(args)
-    return [(m, 0) for m in soaks] + [(m, i) for i in range(args.trials) for m in modes]
+    detect = [m for m in modes if m not in LOOP_MODES]
+    loop = [m for m in modes if m in LOOP_MODES]
+    return ([(m, 0) for m in soaks] + [(m, i) for i in range(args.trials) for m in detect]
+            + [(m, i) for i in range(args.loop_trials) for m in loop])
 
 
 def done_set(results_path: Path) -> set[tuple[str, int, str]]:
     return {(r["mode"], r["trial"], r["config"]) for r in load_results(results_path)}
 
 
-def mode_configs(mode: str, configs: list[str]) -> list[str]:
+def mode_configs(mode: str, configs: list[str], trial: int = 0) -> list[str]:
     """The configurations a plan item runs: all of them, except for the planned replacement, whose
     figure (failed probes while the route moves) is the network path's, seen best by the densest
-    prober: our default (or the first configuration when the default is not compared)."""
+    prober: our default (or the first configuration when the default is not compared); and for a
+    closed-loop mode, the anchors only in its first --loop-anchor-trials trials (their downtime is
+    their detection, measured at full n above, plus the same Failover and route)."""
     if mode == REPLACEMENT_MODE:
         return ["default"] if "default" in configs else configs[:1]
+    if mode in LOOP_MODES:
+        return [c for c in configs if c == "default" or trial < _LOOP_ANCHOR_TRIALS[0]]
     return configs
 
 
 def pending(items: list[tuple[str, int]], done: set, configs: list[str]) -> list[tuple[str, int]]:
     """The (mode, trial) items some configuration still has no result for."""
-    return [(m, i) for m, i in items if any((m, i, c) not in done for c in mode_configs(m, configs))]
+    return [(m, i) for m, i in items if any((m, i, c) not in done for c in mode_configs(m, configs, i))]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -155,6 +177,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     results_path = out / "results.jsonl"
     extra = register_extra_configs(args.extra_config)
     configs = args.configs.split(",")
+    _LOOP_ANCHOR_TRIALS[0] = args.loop_anchor_trials
+    unknown = [m for m in plan_modes(args)[0] if m not in OUTAGE_MODES + BENIGN_MODES + [REPLACEMENT_MODE] + LOOP_MODES]
+    if unknown:
+        print(f"bench: unknown mode {unknown[0]!r}; known: all, {LOOP_GROUP}, "
+              f"{', '.join(OUTAGE_MODES + BENIGN_MODES + SOAK_MODES + [REPLACEMENT_MODE] + LOOP_MODES)}")
+        return 2
     for c in configs:
         if c not in CONFIGS:
             print(f"bench: unknown config {c!r}; known: {', '.join(CONFIGS)}")
@@ -203,9 +231,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     meta.update({"machine": machine_info(binary), "binary": built_from,
                  "trials": args.trials, "soak_min": args.soak_min, "exposure_s": args.exposure,
                  "configs": configs, "modes": modes, "soaks": soaks, "jobs": args.jobs,
+                 "loop_trials": args.loop_trials, "loop_anchor_trials": args.loop_anchor_trials,
                  "args": {"trials": args.trials, "soak_min": args.soak_min, "exposure": args.exposure,
                           "configs": args.configs, "modes": args.modes, "extra_config": args.extra_config,
-                          "jobs": args.jobs}})
+                          "jobs": args.jobs, "loop_trials": args.loop_trials,
+                          "loop_anchor_trials": args.loop_anchor_trials}})
     meta_path.write_text(json.dumps(meta, indent=1))
 
     plan = plan_items(args)
@@ -248,7 +278,9 @@ class Progress:
 
 def summarize(recs: list[dict]) -> str:
     return "  ".join(
-        f"{r['config']}: " + (f"det {r['detection_s']:.2f}s" if r.get("detection_s") is not None else f"exec {r['executions']}")
+        f"{r['config']}: "
+        + (f"down {r['egress_downtime_s']:.2f}s " if r.get("egress_downtime_s") is not None else "")
+        + (f"det {r['detection_s']:.2f}s" if r.get("detection_s") is not None else f"exec {r['executions']}")
         + (f" rec {r['recovery_s']:.2f}s" if r.get("recovery_s") is not None else "")
         + (f" [{'; '.join(r['notes'])}]" if r["notes"] else "")
         for r in recs)
@@ -293,6 +325,7 @@ def work(args: argparse.Namespace, binary: str, configs: list[str], worker: int,
     results_path = out / "results.jsonl"
     plan = plan_items(args)
     done = done_set(results_path)
+    loop = None  # the closed loop's hosts, added to this lab by its first closed-loop item
     with Rig(out / ("lab" if jobs == 1 else f"lab-w{worker}")) as rig:
         print(f"bench: w{worker} lab {rig.lab.run_id} up; configs {configs}", flush=True)
         while True:
@@ -300,12 +333,14 @@ def work(args: argparse.Namespace, binary: str, configs: list[str], worker: int,
             if item is None:
                 break
             mode, i = item
-            need = [c for c in mode_configs(mode, configs) if (mode, i, c) not in done]
+            need = [c for c in mode_configs(mode, configs, i) if (mode, i, c) not in done]
             is_soak = mode in SOAK_MODES
             exposure = args.soak_min * 60 if is_soak else args.exposure
             ts = time.time()
             if mode == REPLACEMENT_MODE:
                 recs = run_replacement(rig, i, need, binary, out / "logs")
+            elif mode in LOOP_MODES:
+                loop, recs = loop_item(rig, loop, mode, i, need, binary, out / "logs")
             else:
                 recs = run_trial(rig, mode, i, need, binary, out / "logs", exposure=exposure)
             for r in recs:
@@ -348,7 +383,8 @@ def run_workers(args: argparse.Namespace, binary: str, jobs: int, progress: Prog
     """Start `jobs` worker processes, print their progress, stop them all on any way out."""
     base = [sys.executable, "-m", "tests.bench.detection", "run", "--binary", binary, "--trials", str(args.trials),
             "--soak-min", repr(args.soak_min), "--exposure", repr(args.exposure), "--configs", args.configs,
-            "--modes", args.modes, "--out", str(Path(args.out).resolve()), "--parent-pid", str(os.getpid())]
+            "--modes", args.modes, "--out", str(Path(args.out).resolve()), "--parent-pid", str(os.getpid()),
+            "--loop-trials", str(args.loop_trials), "--loop-anchor-trials", str(args.loop_anchor_trials)]
     for spec in args.extra_config:
         base += ["--extra-config", spec]
     procs: dict[int, subprocess.Popen] = {}
@@ -459,7 +495,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
     out = Path(args.out).resolve()
     md, png = write_report(out, Path(args.md).resolve() if getattr(args, "md", None) else None)
-    print(f"bench: wrote {md} and {png}")
+    print(f"bench: wrote {md}" + (f" and {png}" if png.exists() else ""))
     return 0
 
 
@@ -472,7 +508,10 @@ def main() -> int:
     r.add_argument("--soak-min", type=float, default=10)
     r.add_argument("--exposure", type=float, default=30, help="seconds each non-outage mode is held per trial")
     r.add_argument("--configs", default=DEFAULT_CONFIGS)
-    r.add_argument("--modes", default="all")
+    r.add_argument("--modes", default="all", help=f"all, or a comma list of modes ({LOOP_GROUP} = every closed-loop mode)")
+    r.add_argument("--loop-trials", type=int, default=10, help="trials per closed-loop mode (0: none)")
+    r.add_argument("--loop-anchor-trials", type=int, default=3,
+                   help="of those, how many also run the anchor configurations")
     r.add_argument("--out", default=str(REPO / "out" / "bench"))
     r.add_argument("--extra-config", action="append", default=[], metavar="NAME:VAR=V[,VAR=V]",
                    help="an extra configuration to compare (repeatable); name it in --configs")
@@ -485,6 +524,7 @@ def main() -> int:
     p.add_argument("--md", help="write the report here instead of BENCHMARKS.md")
     p.add_argument("--extra-config", action="append", default=[], help=argparse.SUPPRESS)  # BENCH_EXTRA: in meta.json
     sub.add_parser("gc")
+    sub.add_parser("include", help="BENCHMARKS.md: re-read the included pages and links only (no results needed)")
     args = ap.parse_args()
     if args.cmd == "run":
         try:
@@ -493,6 +533,10 @@ def main() -> int:
             return 130  # every lab is closed by then (finally blocks)
     if args.cmd == "report":
         return cmd_report(args)
+    if args.cmd == "include":
+        from .report import refresh_other_measurements
+        print(f"bench: refreshed the included pages of {refresh_other_measurements()}")
+        return 0
     n = gc_stale(verbose=True)
     print(f"lab gc: {n} stale run(s) removed")
     return 0

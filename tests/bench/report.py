@@ -16,11 +16,14 @@ from tests.lab.netlab import TARGETS
 from tests.lab.replacement import MODE as REPLACEMENT
 from tests.lab.shell import REPO
 
+from . import loop_report
+
 MD_PATH = REPO / "BENCHMARKS.md"
 PNG_REL = "docs/bench/outage-timeline.png"
 # Measured by other commands; each page states its own date, machine and method. Included verbatim
 # (INCLUDED) or linked (LINKED), so BENCHMARKS.md is the one place a reader starts from.
-INCLUDED = ("docs/bench/failover-path.md",)
+INCLUDED = ("docs/bench/failover-path.md", "docs/bench/closed-loop.md")
+LOOP_PAGE = "docs/bench/closed-loop.md"  # the closed loop run alone (BENCH_MODES=closed-loop); inline when this run has it
 LINKED = (
     ("docs/bench/replacement.md", "planned replacement of a NAT host with the checker running (`replacement` mode alone)"),
     ("docs/bench/footprint.md", "memory, CPU and binary sizes of the release checker (`make bench-footprint`)"),
@@ -29,9 +32,11 @@ LINKED = (
 )
 
 
-def other_measurements() -> list[str]:
+def other_measurements(skip: tuple[str, ...] = ()) -> list[str]:
     out: list[str] = []
     for rel in INCLUDED:
+        if rel in skip:
+            continue
         page = REPO / rel
         if page.exists():
             out += [page.read_text().rstrip(), "", f"(Included from [{rel}]({rel}).)", ""]
@@ -40,6 +45,23 @@ def other_measurements() -> list[str]:
         out += ["## Other measurements", ""] + links + [""]
     return out
 HARD = ["blackhole", "reject", "uplink_down", "masq_removed"]
+
+
+def refresh_other_measurements(md: Path = MD_PATH) -> Path:
+    """Re-read the included pages and the links of an existing BENCHMARKS.md without re-rendering
+    the bench's own results (which need that run's results.jsonl): the part write_report puts
+    between the end of "## Reading the numbers" and "## Harness notes" is replaced by
+    other_measurements() as it is now. For a page measured by its own command (docs/bench/
+    closed-loop.md from BENCH_MODES=closed-loop), so BENCHMARKS.md carries it at once."""
+    lines = md.read_text().split("\n")
+    try:
+        reading = lines.index("## Reading the numbers")
+        harness = lines.index("## Harness notes")
+    except ValueError as e:
+        raise SystemExit(f"{md}: not a page write_report rendered ({e})") from None
+    start = next((i for i in range(reading + 1, harness) if lines[i].startswith("## ")), harness)
+    md.write_text("\n".join(lines[:start] + other_measurements() + lines[harness:]))
+    return md
 
 
 def pct(xs: list[float], p: float) -> float | None:
@@ -242,6 +264,7 @@ def goals(recs: list[dict]) -> list[str]:
         lost = sum(r.get("failed_probes", 0) for r in repl)
         out.append(f"| planned replacement: 0 failed probes | {lost} in {len(repl)} replacement(s) | "
                    f"{'yes' if lost == 0 else '**no**'} |")
+    out += loop_report.goal_rows(recs, pct) + loop_report.recovery_goal_rows(recs)
     if rss:
         out.append(f"| peak RSS ≤ 32 MB | {max(rss):.1f} MiB (largest of {len(rss)} runs) | {'yes' if max(rss) * 1.048576 <= 32 else '**no**'} |")
     return out
@@ -445,6 +468,8 @@ def reproduce_commands(meta: dict, out: Path, md_path: Path | None) -> tuple[str
            f"BENCH_EXPOSURE={a['exposure']:g}", f"BENCH_JOBS={a.get('jobs', 1)}"]
     run += [f"BENCH_CONFIGS={a['configs']}"] if a["configs"] != DEFAULT_CONFIGS else []
     run += [f"BENCH_MODES={a['modes']}"] if a["modes"] != "all" else []
+    run += [f"BENCH_LOOP_TRIALS={a['loop_trials']}"] if a.get("loop_trials", 10) != 10 else []
+    run += [f"BENCH_LOOP_ANCHOR_TRIALS={a['loop_anchor_trials']}"] if a.get("loop_anchor_trials", 3) != 3 else []
     run += where + extra([w for spec in a.get("extra_config", []) for w in ("--extra-config", spec)] + page)
     return " ".join(run), " ".join(["make bench-report"] + where + extra(page))
 
@@ -465,7 +490,10 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     pick = pick_timeline(recs)
     if pick:
         draw_timeline(pick, png)
-    planned = meta.get("modes") or [mode for mode in OUTAGE_MODES + BENIGN_MODES if any(r["mode"] == mode for r in recs)]
+    if recs and all(r.get("kind") in (loop_report.KIND, loop_report.RECOVERY_KIND) for r in recs):
+        return write_loop_page(recs, meta, out, md, png)
+    planned = [mode for mode in meta.get("modes") or [] if mode not in loop_report.LOOP_MODES] or [
+        mode for mode in OUTAGE_MODES + BENIGN_MODES if any(r["mode"] == mode for r in recs)]
     per_mode = [len({r["trial"] for r in recs if r.get("kind") in ("trial", REPLACEMENT) and r["mode"] == mode})
                 for mode in planned]
     n_lo, n_hi = (min(per_mode), max(per_mode)) if per_mode else (0, 0)
@@ -532,6 +560,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
     lines += benign_table(recs, configs) + [""]
     lines += soak_table(recs, configs) + [""]
     lines += replacement_table(recs)
+    lines += loop_report.section(recs, configs, config_name, pct)
+    lines += loop_report.recovery_section(recs)
     if pick:
         lines += ["## One outage, probe by probe", "",
                   f"![timeline]({png_rel})", "",
@@ -570,7 +600,53 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               "turns healthy once the window has cleared, hence the longer recovery.",
               ""]
     if md.resolve() == MD_PATH.resolve():  # an experiment's page is about the experiment alone
-        lines += other_measurements()
+        lines += other_measurements(skip=(LOOP_PAGE,) if loop_report.loop_records(recs) or
+                                    loop_report.recovery_records(recs) else ())
     lines += ["## Harness notes", ""] + notes(recs) + [""]
     md.write_text("\n".join(lines))
     return md, png
+
+
+def write_loop_page(recs: list[dict], meta: dict, out: Path, md: Path, png: Path) -> tuple[Path, Path]:
+    """A run of the closed loop alone (BENCH_MODES=closed-loop --md docs/bench/closed-loop.md): its
+    header (date, machine, checker, how to reproduce) and the closed-loop section, nothing empty."""
+    load_timings(recs, meta)
+    configs = _cfgs(recs, meta)
+    m = meta.get("machine", {})
+    run_cmd, render_cmd = reproduce_commands(meta, out, md)
+    per_mode = [len({r["trial"] for r in loop_report.loop_records(recs) if r["mode"] == mode and r["config"] == "default"})
+                for mode in loop_report.LOOP_MODES if any(r["mode"] == mode for r in recs)]
+    lines = [
+        "## Closed loop: egress downtime on the emulated VPC and a real NAT path",
+        "",
+        "Generated by `make bench` with only the closed-loop modes (tests/bench/detection.py → "
+        "tests/bench/report.py, tests/bench/loop_report.py); do not edit by hand.",
+        "",
+        f"- **Date**: {meta.get('started', '?')} (rendered {time.strftime('%Y-%m-%d %H:%M %Z')})",
+        f"- **Machine**: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('mem_gib', '?')} GiB, "
+        f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}; shared with other jobs during the run",
+        f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')}, sha256 "
+        + ", then ".join(b["sha256"] for b in meta.get("binaries", [])) + ")",
+        f"- **Reproduce** (root): `{run_cmd}` — results land in {_shown(out)}/results.jsonl; `{render_cmd}` "
+        "re-renders this page; `python -m tests.bench.detection include` puts it into BENCHMARKS.md",
+        f"- **Size of this run**: {_span(per_mode)} trial(s) per failure mode with "
+        f"our default configuration; the anchors in the first {_run_args(meta).get('loop_anchor_trials', '?')}",
+        "",
+        "Configurations: " + "; ".join(f"**{c}** = {config_name(c)}" for c in configs) + ".",
+        "",
+        "| goal | measured | met |", "|---|---|---|",
+    ]
+    lines += loop_report.goal_rows(recs, pct) + loop_report.recovery_goal_rows(recs) + [""]
+    lines += loop_report.section(recs, configs, config_name, pct)
+    lines += loop_report.recovery_section(recs)
+    lines += ["Recorded by the harness:", ""] + notes(recs)[2:] if any(r.get("notes") for r in recs) else \
+        ["No harness note was recorded (one execution per fault, the kernel route moved, egress back over the gateway)."]
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text("\n".join(lines) + "\n")
+    return md, png
+
+
+def _span(ns: list[int]) -> str:
+    """"10" or "8–10": the trials per mode."""
+    lo, hi = min(ns, default=0), max(ns, default=0)
+    return f"{hi}" if lo == hi else f"{lo}–{hi}"

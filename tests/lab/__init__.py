@@ -17,6 +17,8 @@ Makefile targets in lab.mk do. Modules, by concern:
   modes      the failure modes and their labels
   trial      one trial: checkers, a fault at a recorded instant, detection and recovery
   replacement  a planned NAT replacement with the checkers running (failed probes, goal 0)
+  closedloop the closed loop: a NAT-gateway host, the route follower (follower.py: moto's route table
+             applied to the private host's kernel) and the egress probe (egressprobe.py); egress downtime
   smoke, selftest   the lab's own tests (lab-smoke is part of `make test`)
   servers, certs    the programs behind the services, and the lab CA
 

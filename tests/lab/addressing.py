@@ -38,3 +38,13 @@ TARGETS = (
 )
 
 PROXY_PORT = 10080  # the delay proxy, inside the nat namespace
+
+# The closed loop (closedloop.py): a NAT-gateway host `natgw` as the standby path, beside the NAT host.
+#   private 198.18.12.10/24 ── natgw 198.18.12.1 | natgw 198.18.102.2/24 ── inet 198.18.102.1
+NATGW_NET, PRIV_GW_IP, NATGW_LAN_IP = "198.18.12.0/24", "198.18.12.10", "198.18.12.1"
+NATGW_WAN_NET, NATGW_WAN_IP, INET_GW3_IP = "198.18.102.0/24", "198.18.102.2", "198.18.102.1"
+# A resolver "on the internet" (dnsmasq in inet), reached through the default route, so that names
+# resolve whichever egress path is in use and "DNS down" can be a fault of the NAT host's path.
+INET_RESOLVER_IP = "198.19.1.53"
+# Canary addresses (issue 12): /32 routes that always go to the NAT host, whatever 0.0.0.0/0 says.
+CANARY_IPS = ("198.19.3.1", "198.19.3.2")

@@ -7,7 +7,9 @@ just before the default priorities jump to `fault_fwd` (forwarded traffic), `fau
 the NAT host) and `fault_pre` (the REDIRECT of the latency fault); a fault appends rules there in one
 nft transaction and heal flushes the chain. The faults on the NAT itself act on what the script set
 up: "MASQUERADE removed" deletes the script's masquerade rule and is healed by running the script
-again, exactly how a NAT instance is repaired."""
+again, exactly how a NAT instance is repaired. Two faults serve the closed loop (closedloop.py), whose
+resolver sits beyond the NAT: "instance gone" takes both of the NAT host's links down (a terminated
+instance: its ENI answers nothing), "DNS path down" drops the DNS it forwards."""
 
 from __future__ import annotations
 
@@ -79,8 +81,13 @@ class Faults:
         if mode in ("soak5", "soak20"):
             return self._add("fault_fwd", [f"ip daddr {down} drop", f"ip saddr {down} drop",
                                            f"numgen random mod 100 < {5 if mode == 'soak5' else 20} drop"])
+        if mode == "dns_path_down":
+            return self._add("fault_fwd", ["udp dport 53 drop", "tcp dport 53 drop"])
         if mode == "uplink_down":
             return timed(["ip", "-n", self.ns, "link", "set", self.wan_if, "down"])
+        if mode == "instance_gone":
+            return timed(["ip", "-n", self.ns, "-batch", "-"],
+                         input=f"link set {self.lan_if} down\nlink set {self.wan_if} down\n")
         if mode == "masq_removed":
             return timed(delete_masquerade_cmd(self.ns))
         if mode == "latency":
@@ -125,8 +132,10 @@ class Faults:
             return time.time()
         if mode == "flapping":
             self.stop_flapping()
-        if mode == "uplink_down":
+        if mode in ("uplink_down", "instance_gone"):
             t = time.time()
+            if mode == "instance_gone":
+                run(["ip", "-n", self.ns, "link", "set", self.lan_if, "up"])
             run(["ip", "-n", self.ns, "link", "set", self.wan_if, "up"])
             run(["ip", "-n", self.ns, "route", "replace", "default", "via", self.inet_gw_ip])
             return t

@@ -4,7 +4,13 @@
 #   make lab-smoke    one healthy period + one hard failure with the debug binary (part of `make test`)
 #   make lab-selftest the lab itself without the checker (every fault observable, clean teardown)
 #   make bench        the full benchmark -> BENCHMARKS.md + docs/bench/outage-timeline.png (resumable); its
-#                     modes include `replacement` (a planned NAT replacement, tests/lab/replacement.py)
+#                     modes include `replacement` (a planned NAT replacement, tests/lab/replacement.py) and
+#                     the closed loop (loop_*: egress downtime, tests/lab/closedloop.py; BENCH_MODES=closed-loop
+#                     alone, BENCH_LOOP_TRIALS per mode, BENCH_LOOP_ANCHOR_TRIALS of them with the anchors)
+#   make bench-recovery  the closed loop's fallback and damping (tests/lab/loop_recovery.py; needs a checker
+#                     with canaries): BENCH_RECOVERY_SCENARIOS (repair,flapping), flapping for BENCH_FLAP_MIN min
+#                     (BENCH_FLAP_PERIOD s down, as many up), each scenario in a lab and moto of its own;
+#                     records go to BENCH_OUT's results.jsonl, rendered by bench-report
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
 #   make lab-pytest   the lab's pytest suite: configure-nat.sh in throwaway namespaces (root parts skip
@@ -24,10 +30,16 @@ BENCH_MODES    ?= all
 BENCH_OUT      ?= out/bench
 BENCH_JOBS     ?= 3
 BENCH_EXTRA    ?=
+BENCH_LOOP_TRIALS        ?= 10
+BENCH_LOOP_ANCHOR_TRIALS ?= 3
+BENCH_FLAP_MIN           ?= 10
+BENCH_FLAP_PERIOD        ?= 1
+BENCH_RECOVERY_SCENARIOS ?= repair,flapping
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
-                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) $(BENCH_EXTRA)
+                  --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) \
+                  --loop-trials $(BENCH_LOOP_TRIALS) --loop-anchor-trials $(BENCH_LOOP_ANCHOR_TRIALS) $(BENCH_EXTRA)
 
-.PHONY: lab lab-smoke lab-selftest lab-clean lab-pytest bench bench-bg bench-report
+.PHONY: lab lab-smoke lab-selftest lab-clean lab-pytest bench bench-bg bench-report bench-recovery
 
 lab: deps venv release
 	$(LAB_PY) -m tests.demo lab --binary $(BIN_RELEASE) --mode $(LAB_MODE) $(if $(filter 1,$(LAB_HOLD)),--hold)
@@ -46,6 +58,10 @@ lab-clean:
 
 bench: deps venv release
 	$(LAB_PY) -m tests.bench.detection run --binary $(BIN_RELEASE) $(BENCH_ARGS)
+
+bench-recovery: deps venv release
+	$(LAB_PY) -m tests.lab.loop_recovery $(BIN_RELEASE) --out $(BENCH_OUT) --scenario $(BENCH_RECOVERY_SCENARIOS) \
+	  --flap-min $(BENCH_FLAP_MIN) --flap-period $(BENCH_FLAP_PERIOD)
 
 bench-bg: deps venv release
 	@mkdir -p $(BENCH_OUT)

@@ -95,8 +95,9 @@ class Lab:
     @property
     def owned_namespaces(self) -> list[str]:
         """Every namespace this lab may create: the three, plus the replacement NAT host of a
-        planned-replacement trial (replacement.py), so teardown and gc cover it too."""
-        return self.namespaces + [self.ns("nat2")]
+        planned-replacement trial (replacement.py) and the NAT-gateway host of the closed loop
+        (closedloop.py), so teardown and gc cover them too."""
+        return self.namespaces + [self.ns("nat2"), self.ns("natgw")]
 
     @property
     def lan_if_nat(self) -> str:

@@ -10,6 +10,7 @@ The signals end the run through the normal unwinding, so __exit__ runs; atexit i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from tests.support.moto_env import MotoServer, build_vpc, create_state_machines, default_route_targets
 
@@ -19,8 +20,12 @@ from .netlab import Lab
 
 
 class Rig:
-    def __init__(self, out_dir: Path, handle_signals: bool = True):
+    def __init__(self, out_dir: Path, handle_signals: bool = True,
+                 moto_factory: Callable[[Path], MotoServer] | None = None):
+        """moto_factory(out_dir): a MotoServer not yet started (default: a plain one logging to
+        out_dir/moto.log); e.g. moto_env.recovery_moto_server for the recovery controller's needs."""
         self.lab = Lab(out_dir=out_dir)
+        self.moto_factory = moto_factory
         self.out_dir = out_dir
         self.handle_signals = handle_signals
         self.moto: MotoServer | None = None
@@ -33,7 +38,9 @@ class Rig:
             install_signal_handlers(self.close)
         try:
             self.lab.start()
-            self.moto = MotoServer(log_path=self.out_dir / "moto.log").start()
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            factory = self.moto_factory or (lambda d: MotoServer(log_path=d / "moto.log"))
+            self.moto = factory(self.out_dir).start()
             self.lab.attach_endpoint(self.moto.port, pid=self.moto.proc.pid if self.moto.proc else None)
             session = self.moto.session()
             self.sfn = session.client("stepfunctions")

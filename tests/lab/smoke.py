@@ -7,6 +7,10 @@ network path. Fails, with the reason and the log's path, whenever the checker mi
                   checker logged verdict_changed(unhealthy) and failover_started for it
   healed          verdict_changed(healthy) within SMOKE_RECOVER_MAX seconds
   stopped         SIGINT ends it with exit code 0 and run_finished; stdout held only EMF documents
+  closed loop     one blackhole trial of the closed loop (closedloop.py): the Failover's route change in
+                  moto moved the private host's kernel default route to the NAT-gateway host and egress
+                  came back over it (a probe answered from natgw's address) within SMOKE_LOOP_MAX
+                  seconds, with exactly one execution; the canary /32 routes stayed on the NAT host
 
 Usage: python -m tests.lab.smoke BINARY   (from the repository root; skips with exit 0 and a clear
 message when not root)
@@ -21,7 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from .addressing import CANARY_IPS, NAT_LAN_IP
 from .checker import AZ, Checker, CheckerConfigError, executions, parse_ts, timing
+from .closedloop import ClosedLoop, run_loop_trial
 from .netlab import TARGETS
 from .rig import Rig
 from .shell import REPO, LabError, require_root_tools
@@ -29,6 +35,7 @@ from .shell import REPO, LabError, require_root_tools
 HEALTHY_PERIOD = float(os.environ.get("SMOKE_HEALTHY_S", "4"))
 DETECT_MAX = float(os.environ.get("SMOKE_DETECT_MAX", "8"))  # generous: a debug build on a busy CI box
 RECOVER_MAX = float(os.environ.get("SMOKE_RECOVER_MAX", "8"))
+LOOP_MAX = float(os.environ.get("SMOKE_LOOP_MAX", "10"))  # fault -> egress back over natgw; generous (debug build)
 
 
 class Failed(Exception):
@@ -67,6 +74,7 @@ def main() -> int:
     try:
         with Rig(out / "lab") as rig:
             smoke(rig, binary, out, t0)
+            smoke_closed_loop(rig, binary, out)
     except (Failed, LabError) as e:
         print(f"FAIL lab-smoke: {e}")
         print(f"  checker log: {out / 'smoke.log'}")
@@ -168,6 +176,32 @@ def smoke(rig: Rig, binary: str, out: Path, t0: float) -> None:
             print(f"lab-smoke: (info) route tables unreadable: {e}")
     finally:
         ch.stop()
+
+
+def smoke_closed_loop(rig: Rig, binary: str, out: Path) -> None:
+    """One blackhole trial of the closed loop: route moved in moto -> kernel -> egress over natgw."""
+    loop = ClosedLoop(rig)
+    loop.start()
+    try:
+        for ip in CANARY_IPS:
+            check(f"via {NAT_LAN_IP} " in loop.kernel_route(ip) + " ",
+                  f"canary route {ip} not via the NAT host: {loop.kernel_route(ip)!r}")
+        r = run_loop_trial(loop, "loop_blackhole", 0, "default", binary, out / "loop")
+        check(r["executions"] == 1, f"closed loop: {r['executions']} Failover executions for one blackhole; notes {r['notes']}")
+        check(r["kernel_moved"], f"closed loop: the kernel default route never moved to natgw; see {loop.follower_log}")
+        d = r["egress_downtime_s"]
+        check(d is not None, f"closed loop: no probe over natgw after the fault; see {r['probes']}")
+        check(d <= LOOP_MAX, f"closed loop: egress back over natgw only {d:.2f}s after the fault (max {LOOP_MAX:g}s)")
+        check(r["detection_s"] is not None and r["failover_s"] is not None,
+              f"closed loop: no execution start or ReplaceRoute in its history; notes {r['notes']}")
+        for ip in CANARY_IPS:  # the Failover touches 0.0.0.0/0 only
+            check(f"via {NAT_LAN_IP} " in loop.kernel_route(ip) + " ",
+                  f"canary route {ip} moved off the NAT host: {loop.kernel_route(ip)!r}")
+        print(f"lab-smoke: closed loop, blackhole -> egress back over natgw after {d:.2f}s (detection "
+              f"{r['detection_s']:.2f}s, Failover {r['failover_s']:.2f}s, follower {r['follower_lag_s']:.3f}s, "
+              f"first probe {r['first_probe_s']:.3f}s); kernel route moved; canaries stayed on the NAT host")
+    finally:
+        loop.stop()
 
 
 if __name__ == "__main__":
