@@ -581,11 +581,13 @@ def test_alarms_name_their_runbook_read_what_the_state_machine_publishes_and_are
         f"prod-nat-{a}" for a in anchors}
 
 
-def test_the_root_template_nests_the_recovery_only_when_enabled():
+def test_the_root_template_nests_the_recovery_by_default_and_not_when_disabled_or_without_canaries():
     params = {"VpcId": "vpc-0123", "PrivateSubnetIds": ["subnet-0a1", "subnet-0b2"],
               "AvailabilityZones": ["us-east-1a", "us-east-1b"]}
-    assert "Recovery" not in Stack(INFRA / "template.yaml", params).resources()
-    root = Stack(INFRA / "template.yaml", {**params, "EnableAutoRecovery": "true", "FallbackHoldSeconds": 600})
+    assert "Recovery" not in Stack(INFRA / "template.yaml", {**params, "EnableAutoRecovery": "false"}).resources()
+    assert "Recovery" not in Stack(INFRA / "template.yaml", {**params, "CanaryAddresses": ""}).resources()
+    assert "Recovery" in Stack(INFRA / "template.yaml", params).resources()
+    root = Stack(INFRA / "template.yaml", {**params, "FallbackHoldSeconds": 600})
     nested = root.resources()["Recovery"]["Properties"]
     assert nested["Location"] == "recovery.yaml"
     assert nested["Parameters"]["FailoverStateMachineArn"].endswith(":stateMachine:nat-watchdog-failover")
