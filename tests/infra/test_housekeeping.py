@@ -441,3 +441,14 @@ def test_the_paused_alarm_reads_what_the_housekeeping_publishes_and_is_accepted(
     cw.put_metric_alarm(**props)
     assert [a["AlarmName"] for a in cw.describe_alarms(AlarmNames=["nat-watchdog-paused"])["MetricAlarms"]] == [
         "nat-watchdog-paused"]
+
+
+def test_the_definition_passes_cfn_lint_state_machine_schema():
+    """cfn-lint checks inline definitions only (rule E3601, the Amazon States Language schema)."""
+    cfnlint_api = pytest.importorskip("cfnlint.api")
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {"StateMachine": {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {"RoleArn": "arn:aws:iam::123456789012:role/x", "StateMachineType": "EXPRESS",
+                       "Definition": definition()}}}}
+    matches = cfnlint_api.lint(json.dumps(template), config=cfnlint_api.ManualArgs(regions=["us-east-1"]))
+    assert [str(m) for m in matches] == []
