@@ -13,6 +13,8 @@ ARM_TARGET := aarch64-unknown-linux-gnu
 LAMBDA_BOOTSTRAP := target/lambda/connectivity-checker/bootstrap
 # The managed NAT layer (infra/README.md, "Managed NAT instances").
 INFRA_TEMPLATES += infra/nat.yaml infra/nat-az.yaml
+# The housekeeping (Paused metric, canary routes; infra/README.md, "Housekeeping").
+INFRA_TEMPLATES += infra/housekeeping.yaml
 # The SAM CLI must not phone home from CI or from here.
 export SAM_CLI_TELEMETRY := 0
 

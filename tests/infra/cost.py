@@ -81,7 +81,7 @@ def template_facts() -> dict:
     root = Stack(INFRA / "template.yaml", {"VpcId": "vpc-0123", "VpcCidr": "10.0.0.0/16",
                                            "PrivateSubnetIds": [f"subnet-0{i}" for i in range(AZ_COUNT)],
                                            "AvailabilityZones": azs})
-    child = root.created_children()[0]
+    child = root.child("Checker1")
     fn = child.resources("AWS::Serverless::Function")["Checker"]["Properties"]
     env = fn["Environment"]["Variables"]
 
@@ -93,6 +93,11 @@ def template_facts() -> dict:
 
     per_az_alarms = {k: alarm_cost_units(v["Properties"]) for k, v in child.resources("AWS::CloudWatch::Alarm").items()}
     global_alarms = {k: alarm_cost_units(v["Properties"]) for k, v in root.resources("AWS::CloudWatch::Alarm").items()}
+    # The other nested stacks the defaults deploy (recovery, housekeeping): one set of alarms per stack.
+    for logical in root.resources("AWS::Serverless::Application"):
+        if not logical.startswith("Checker"):
+            global_alarms.update({k: alarm_cost_units(v["Properties"])
+                                  for k, v in root.child(logical).resources("AWS::CloudWatch::Alarm").items()})
     resources = root.resources()
     endpoint = "StepFunctionsEndpoint" in resources
     return {
@@ -322,9 +327,9 @@ def render(facts: dict, healthy: dict, failing: dict, per_target: dict, b: dict,
     a("## The NAT instances themselves (managed NAT layer)")
     a("")
     a("With `PublicSubnetIds` given, the stack runs the NAT instances too (infra/README.md, \"Managed NAT instances\"). "
-      "What they cost, from `infra/nat-instance/nat_cost.py` (its own dated price list); the NAT workflows and the "
-      "optional recovery (`EnableAutoRecovery`, off by default) add state machine transitions (cents) and a few "
-      "alarms that are not counted in the watchdog's bill above:")
+      "What they cost, from `infra/nat-instance/nat_cost.py` (its own dated price list); the NAT workflows add "
+      "state machine transitions (cents) and a few alarms that are not counted in the watchdog's bill above "
+      "(the recovery's and the housekeeping's alarms are: the defaults deploy them):")
     a("")
     L.extend(nat_layer_table().rstrip("\n").split("\n"))
     a("")

@@ -1,6 +1,6 @@
-"""IAM least privilege as a sweep over everything both templates create (infra/template.yaml and every
-nested infra/checker.yaml): the exact statements are pinned in test_template.py; this catches what
-those pins cannot see - a new role, policy or inline grant anywhere, wildcards, Not* elements,
+"""IAM least privilege as a sweep over everything the templates create (infra/template.yaml and every
+nested infra/checker.yaml, recovery.yaml, housekeeping.yaml): the exact statements are pinned in
+test_template.py and the nested templates' own tests; this catches what those pins cannot see - a new role, policy or inline grant anywhere, wildcards, Not* elements,
 AWS-managed policies, and "*" resources on anything but the few actions that allow nothing else."""
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ STAR_RESOURCE_OK = {
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+    # The recovery and the housekeeping (nested, on by default): reads without resource-level
+    # permissions, and PutMetricData, which has none either but is narrowed by its namespace (below).
+    "ec2:DescribeTags", "ec2:DescribeInstanceStatus", "autoscaling:DescribeAutoScalingGroups",
+    "cloudwatch:GetMetricData", "cloudwatch:PutMetricData",
 }
 # Who may hold permissions at all.
-GRANTEES = {"Checker", "FailoverStateMachine", "FallbackStateMachine"}
+GRANTEES = {"Checker", "FailoverStateMachine", "FallbackStateMachine", "RecoveryStateMachine", "HousekeepingStateMachine"}
 
 
 def stacks() -> list[Stack]:
@@ -77,6 +81,8 @@ def test_star_resources_only_where_aws_allows_nothing_narrower():
         if "*" in as_list(s["Resource"]):
             extra = set(as_list(s["Action"])) - STAR_RESOURCE_OK
             assert not extra, f"{logical}: {sorted(extra)} on Resource '*'"
+            if "cloudwatch:PutMetricData" in as_list(s["Action"]):
+                assert list(s["Condition"]["StringEquals"]) == ["cloudwatch:namespace"], (logical, s)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -99,6 +105,8 @@ STAR_RESOURCE_WHY = {
         "ec2:DescribeRouteTables", "ec2:DescribeTags", "ec2:DescribeNatGateways", "ec2:DescribeInstances",
         "ec2:DescribeInstanceStatus", "ec2:DescribeNetworkInterfaces", "ec2:DescribeLaunchTemplateVersions")},
     "autoscaling:DescribeAutoScalingGroups": "Auto Scaling Describe* actions have no resource-level permissions",
+    "cloudwatch:GetMetricData": "GetMetricData has no resource-level permissions",
+    "cloudwatch:PutMetricData": "PutMetricData has no resource-level permissions; narrowed by cloudwatch:namespace",
     **{a: "CloudWatch Logs vended delivery (Step Functions logging) requires Resource \"*\"" for a in (
         "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
         "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups")},
@@ -114,7 +122,8 @@ STAR_RESOURCE_WHY = {
 # Everyone who holds permissions in the full deployment, and the service each role is for.
 FULL_GRANTEES = {"Checker": None, "RouteSwitchPolicy": None, "FailoverStateMachine": None, "FallbackStateMachine": None,
                  "LifecycleStateMachine": None, "ReplaceStateMachine": None, "MaintenanceStateMachine": None,
-                 "InterruptionStateMachine": None, "NatInstanceRole": "ec2", "DeletionGuardRole": "lambda",
+                 "InterruptionStateMachine": None, "RecoveryStateMachine": None, "HousekeepingStateMachine": None,
+                 "NatInstanceRole": "ec2", "DeletionGuardRole": "lambda",
                  "ImageBuilderInstanceRole": "ec2"}
 # Actions that change something and may name a wildcard ARN (".../*") only under a Condition that
 # narrows them to this deployment (tags, the launch template, the service a role is passed to).
@@ -122,7 +131,7 @@ SCOPED_BY_CONDITION = {
     "autoscaling:CompleteLifecycleAction", "autoscaling:TerminateInstanceInAutoScalingGroup",
     "autoscaling:UpdateAutoScalingGroup", "ec2:CreateTags", "ec2:CreateLaunchTemplateVersion",
     "ec2:ModifyLaunchTemplate", "ec2:RunInstances", "ec2:AttachNetworkInterface", "ec2:ReplaceRoute",
-    "iam:PassRole"}
+    "ec2:CreateRoute", "autoscaling:SetInstanceHealth", "iam:PassRole"}
 
 
 def all_stacks(stack: Stack) -> list[Stack]:
@@ -155,7 +164,7 @@ def grants(stacks: list[Stack]) -> list[tuple[str, str, dict]]:
 def test_the_sweep_reaches_every_role_of_the_nat_layer_and_the_nat_workflows():
     stacks = full_deployment()
     assert {st.path.name for st in stacks} >= {"template.yaml", "checker.yaml", "nat.yaml", "nat-az.yaml",
-                                               "nat-workflows.yaml"}
+                                               "nat-workflows.yaml", "recovery.yaml", "housekeeping.yaml"}
     holders = {}
     for st in stacks:
         for logical, res in st.resources().items():
@@ -190,6 +199,8 @@ def test_the_nat_layer_and_workflows_grant_no_wildcard_action_and_star_only_wher
         for action in actions & SCOPED_BY_CONDITION:
             if any(r.endswith("*") for r in resources):
                 assert s.get("Condition"), f"{where}: {action} on {resources} without a Condition"
+        if "cloudwatch:PutMetricData" in actions:
+            assert s["Condition"] == {"StringEquals": {"cloudwatch:namespace": "NatEgressWatchdog"}}, where
         if "iam:PassRole" in actions:
             assert s["Condition"]["StringEquals"]["iam:PassedToService"].startswith("ec2."), where
             assert all(":role/nat-watchdog/nat-watchdog/" in r for r in resources), where

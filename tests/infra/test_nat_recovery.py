@@ -256,6 +256,29 @@ def test_falls_back_once_the_path_has_been_healthy_for_the_whole_hold(env):
     assert dimensionless(env, "GatewaySeconds") and dimensionless(env, "AutoFallbackSuspended")
 
 
+def test_a_fallback_that_moved_nothing_is_no_fallback_the_watch_holds_again_and_continues(env):
+    """The stable ENI is detached (a replacement under way) when the hold is over: the Fallback skips
+    the AZ (skipped-stable-eni-not-attached), so no AutoFallback is recorded and the watch continues as
+    a new execution (its own Fallback name), which falls back once the ENI is attached again."""
+    layer = env["layer"][AZ]
+    eni = env["ec2"].describe_network_interfaces(NetworkInterfaceIds=[layer["nat_eni_id"]])["NetworkInterfaces"][0]
+    env["ec2"].detach_network_interface(AttachmentId=eni["Attachment"]["AttachmentId"], Force=True)
+    arn = recovery(env, MaxLifetimeSeconds=60)
+    with checker(env, healthy):
+        first = watch(env, arn)
+        assert first["outputJson"]["action"] == "continued", first["outputJson"]
+        assert "FallbackDeferred" in states_entered(env, first["executionArn"])
+        assert on_gateway(env, AZ) and metric_values(env, "AutoFallback") == []
+        env["ec2"].attach_network_interface(NetworkInterfaceId=layer["nat_eni_id"], InstanceId=layer["instance_id"],
+                                            DeviceIndex=1)
+        second = wait_execution(env["sfn"], first["outputJson"]["nextExecution"], timeout=60)
+
+    assert second["outputJson"]["action"] == "fell-back", second["outputJson"]
+    assert not on_gateway(env, AZ)
+    assert metric_values(env, "AutoFallback") == [1.0]
+    assert [e["trigger"] for e in fallback_executions(env)] == ["fallback-auto", "fallback-auto"]
+
+
 def test_a_long_watch_continues_as_a_new_execution_carrying_its_counters_and_hold(env):
     """MaxIterationsPerExecution 3: the first execution hands over after three periods, the next one
     goes on from its counters (healthy seconds, elapsed time, hold) and falls back."""
@@ -581,11 +604,13 @@ def test_alarms_name_their_runbook_read_what_the_state_machine_publishes_and_are
         f"prod-nat-{a}" for a in anchors}
 
 
-def test_the_root_template_nests_the_recovery_only_when_enabled():
+def test_the_root_template_nests_the_recovery_by_default_and_not_when_disabled_or_without_canaries():
     params = {"VpcId": "vpc-0123", "PrivateSubnetIds": ["subnet-0a1", "subnet-0b2"],
               "AvailabilityZones": ["us-east-1a", "us-east-1b"]}
-    assert "Recovery" not in Stack(INFRA / "template.yaml", params).resources()
-    root = Stack(INFRA / "template.yaml", {**params, "EnableAutoRecovery": "true", "FallbackHoldSeconds": 600})
+    assert "Recovery" not in Stack(INFRA / "template.yaml", {**params, "EnableAutoRecovery": "false"}).resources()
+    assert "Recovery" not in Stack(INFRA / "template.yaml", {**params, "CanaryAddresses": ""}).resources()
+    assert "Recovery" in Stack(INFRA / "template.yaml", params).resources()
+    root = Stack(INFRA / "template.yaml", {**params, "FallbackHoldSeconds": 600})
     nested = root.resources()["Recovery"]["Properties"]
     assert nested["Location"] == "recovery.yaml"
     assert nested["Parameters"]["FailoverStateMachineArn"].endswith(":stateMachine:nat-watchdog-failover")

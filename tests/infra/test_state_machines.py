@@ -214,3 +214,31 @@ def test_asl_passes_cfn_lint_state_machine_schema(machine):
         "Properties": {"RoleArn": "arn:aws:iam::123456789012:role/x", "Definition": definition}}}}
     matches = cfnlint_api.lint(json.dumps(template), config=cfnlint_api.ManualArgs(regions=["us-east-1"]))
     assert [str(m) for m in matches] == []
+
+
+def test_fallback_skips_an_az_whose_stable_eni_exists_but_is_not_attached(env):
+    """A managed stable ENI that is not in use (its instance is being replaced) forwards nothing; the
+    running NAT instance's primary ENI is not the AZ's path either (its source/destination check is on
+    in the managed layer): the AZ stays on its gateway, reported, and the others fall back."""
+    vpc, ec2 = env["vpc"], env["ec2"]
+    eni = ec2.create_network_interface(
+        SubnetId=vpc["us-east-1b"]["public_subnet_id"],
+        TagSpecifications=[{"ResourceType": "network-interface",
+                            "Tags": [{"Key": "nat-watchdog:nat-eni-for", "Value": "us-east-1b"}]}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Status"] == "available"
+    run(env, "failover", {})
+
+    out = run(env, "fallback", {})
+
+    acts = actions(out)
+    assert {acts[rtb] for rtb in vpc["us-east-1b"]["route_table_ids"]} == {"skipped-stable-eni-not-attached"}
+    assert default_route_targets(ec2, managed_tables(vpc)) == {
+        **expected_on_standby(vpc, ["us-east-1b"]), **expected_on_instances(vpc, ["us-east-1a", "us-east-1c"])}
+
+    # Once attached (the new instance booted), the stable ENI is the target.
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=vpc["us-east-1b"]["nat_instance_id"], DeviceIndex=1)
+    again = run(env, "fallback", {"availabilityZone": "us-east-1b"})
+    assert {r["targetKind"] for r in again["routeTables"]} == {"managed-eni"}
+    assert default_route_targets(ec2, vpc["us-east-1b"]["route_table_ids"]) == {
+        rtb: eni for rtb in vpc["us-east-1b"]["route_table_ids"]}

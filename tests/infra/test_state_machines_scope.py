@@ -175,6 +175,8 @@ def _managed_eni(w, vpc, az, attach: bool) -> str:
 
 
 def test_fallback_prefers_the_managed_eni_and_never_a_detached_one(world):
+    """A detached stable ENI is no target, and its AZ is not pointed at the instance's primary ENI
+    either (its source/destination check is on in the managed layer): it stays on its gateway."""
     w = world
     prod = w["vpc"]["prod"]
     ok(run(w, "prod", "failover", {}))
@@ -183,10 +185,10 @@ def test_fallback_prefers_the_managed_eni_and_never_a_detached_one(world):
 
     report = ok(run(w, "prod", "fallback", {}))
 
-    assert targets(w, "prod") == {**on_instances(prod, ["us-east-1b"]),
+    assert targets(w, "prod") == {**on_standby(prod, ["us-east-1b"]),
                                   **{rtb: attached for rtb in prod["us-east-1a"]["route_table_ids"]}}
     assert {report[rtb]["targetKind"] for rtb in prod["us-east-1a"]["route_table_ids"]} == {"managed-eni"}
-    assert {report[rtb]["targetKind"] for rtb in prod["us-east-1b"]["route_table_ids"]} == {"instance-primary-eni"}
+    assert {report[rtb]["action"] for rtb in prod["us-east-1b"]["route_table_ids"]} == {"skipped-stable-eni-not-attached"}
 
 
 def _task_failures(sfn, execution_arn, api):

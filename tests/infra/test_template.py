@@ -38,9 +38,16 @@ def contract_metric_names() -> set[str]:
     return set(re.findall(r"`([A-Z][A-Za-z]+)`", emf))
 
 
+def checkers(st: Stack) -> list[Stack]:
+    """The nested checker stacks (Checker1..6) that these parameters create; the other nested stacks
+    (Recovery, Housekeeping, NAT layer, NAT workflows) have their own tests."""
+    return [st.child(logical) for logical in st.resources("AWS::Serverless::Application") if logical.startswith("Checker")]
+
+
 def alarms(st: Stack) -> dict[str, dict]:
+    """The root's alarms and every checker's (those of Recovery and Housekeeping: their own tests)."""
     out = {k: v["Properties"] for k, v in st.resources("AWS::CloudWatch::Alarm").items()}
-    for i, child in enumerate(st.created_children(), 1):
+    for i, child in enumerate(checkers(st), 1):
         out.update({f"Checker{i}.{k}": v["Properties"]
                     for k, v in child.resources("AWS::CloudWatch::Alarm").items()})
     return out
@@ -49,7 +56,7 @@ def alarms(st: Stack) -> dict[str, dict]:
 @pytest.mark.parametrize("n", [2, 3, 6])
 def test_one_checker_per_subnet(n):
     st = stack(n)
-    children = st.created_children()
+    children = checkers(st)
     assert [c.params["SubnetId"] for c in children] == SUBNETS[:n]
     assert [c.params["AvailabilityZone"] for c in children] == AZS[:n]
     for child in children:
@@ -72,7 +79,7 @@ def test_one_checker_per_subnet(n):
 def test_checker_environment_names_are_the_contracts():
     contracts = (ROOT / "docs" / "CONTRACTS.md").read_text()
     env = stack(2, CheckUrls="https://a.example/,https://b.example/", DegradedWindow="50",
-                DegradedThreshold="10").created_children()[0] \
+                DegradedThreshold="10").child("Checker1") \
         .resources("AWS::Serverless::Function")["Checker"]["Properties"]["Environment"]["Variables"]
     for name in env:
         assert f"| `{name}` |" in contracts, name
@@ -82,7 +89,7 @@ def test_checker_environment_names_are_the_contracts():
 
 def test_timing_leaves_no_probing_gap_and_no_pile_up():
     st = stack(2)
-    child = st.created_children()[0]
+    child = st.child("Checker1")
     fn = child.resources("AWS::Serverless::Function")["Checker"]["Properties"]
     timeout = float(fn["Timeout"])
     period = 60.0
@@ -130,7 +137,7 @@ def test_rules_refuse_a_subnet_of_another_vpc_and_an_endpoint_without_the_vpc_ci
 
 
 def test_reserved_concurrency_can_be_left_unreserved():
-    fn = stack(2, CheckerReservedConcurrency="0").created_children()[0] \
+    fn = stack(2, CheckerReservedConcurrency="0").child("Checker1") \
         .resources("AWS::Serverless::Function")["Checker"]["Properties"]
     assert "ReservedConcurrentExecutions" not in fn
 
@@ -138,7 +145,7 @@ def test_reserved_concurrency_can_be_left_unreserved():
 def test_checker_may_only_start_the_failover():
     st = stack(2)
     failover_arn = st.ref("FailoverStateMachine")
-    fn = st.created_children()[0].resources("AWS::Serverless::Function")["Checker"]["Properties"]
+    fn = st.child("Checker1").resources("AWS::Serverless::Function")["Checker"]["Properties"]
     statements = [s for p in fn["Policies"] for s in p["Statement"]]
     # ...and describe the Failover's own executions (an existing name: this incident's or an earlier one's?)
     executions = failover_arn.replace(":stateMachine:", ":execution:") + ":*"
@@ -202,8 +209,22 @@ def test_dashboard_body_is_accepted_by_put_dashboard(moto, n):
     props = st.resources("AWS::CloudWatch::Dashboard")["Dashboard"]["Properties"]
     body = props["DashboardBody"]
     widgets = json.loads(body)["widgets"]
-    assert len(widgets) == 3 + 5 * n
+    assert len(widgets) == 3 + 6 + 5 * n
     titles = [w["properties"].get("title", "") for w in widgets]
+    # The "Egress per AZ" row: one SEARCH over [AvailabilityZone] per widget, of metrics that the state
+    # machines publish or read (recovery: OnGateway, GatewaySeconds, AutoFallbackSuspended and the
+    # checkers' NatPathUnhealthy; housekeeping: Paused), in the stack's namespace.
+    asl = "".join(p.read_text() for p in STATEMACHINES_DIR.glob("*.asl.json"))
+    searched = []
+    for w in widgets[4:9]:
+        [[query]] = w["properties"]["metrics"]
+        m = re.fullmatch(r"""SEARCH\('\{"(.+)",AvailabilityZone\} MetricName="([A-Za-z]+)"', 'Maximum', (60|300)\)""",
+                         query["expression"])
+        assert m and m.group(1) == st.params["MetricsNamespace"], query
+        assert f'"MetricName": "{m.group(2)}"' in asl, m.group(2)
+        searched.append(m.group(2))
+    assert searched == ["OnGateway", "GatewaySeconds", "NatPathUnhealthy", "AutoFallbackSuspended", "Paused"]
+    assert sum(w["width"] for w in widgets[4:9]) == 24
     for az in AZS[:n]:
         for what in ("probe success %", "probe latency (ms)", "failures by cause", "verdict and failovers"):
             assert f"{az} {what}" in titles
@@ -316,7 +337,9 @@ def test_health_metrics_are_queried_by_availability_zone_alone():
             if m and m[0] == namespace:
                 assert m[2] == "AvailabilityZone" and not isinstance(m[4], str), m
         for m in w.get("properties", {}).get("metrics", []):
-            if m and isinstance(m[0], dict) and "expression" in m[0]:
+            # Health counts are written only when non-zero: math over them FILLs. A SEARCH of the
+            # state machines' gauges does not (missing = no watch running, not 0).
+            if m and isinstance(m[0], dict) and "expression" in m[0] and not m[0]["expression"].startswith("SEARCH("):
                 assert "FILL(" in m[0]["expression"], m
 
 

@@ -846,3 +846,33 @@ def failover_succeeded_event(execution_arn: str, state_machine_arn: str, failove
             "source": "aws.states", "account": "123456789012",
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
             "resources": [execution_arn], "detail": detail}
+
+
+# --------------------------------------------------------------------------------------------------
+# The housekeeping (infra/statemachines/housekeeping.asl.json, infra/housekeeping.yaml): Paused metric
+# and canary /32 routes. EXPRESS in AWS; moto 5.2.5 creates and runs EXPRESS state machines too.
+
+DEFAULT_CANARY_ADDRESSES = ("162.159.36.1", "149.112.112.10")
+
+
+def create_housekeeping_state_machine(sfn, vpc_id: str, azs: list[str],
+                                      canary_addresses: tuple[str, ...] | list[str] = DEFAULT_CANARY_ADDRESSES,
+                                      namespace: str = "NatEgressWatchdog", name: str = "nat-watchdog-housekeeping",
+                                      role_arn: str = "arn:aws:iam::123456789012:role/nat-watchdog-housekeeping") -> str:
+    """Create the Housekeeping state machine with the substitutions infra/housekeeping.yaml gives it
+    (CanaryCidrs "a/32,b/32" from the addresses, empty for none)."""
+    subs = {"VpcId": vpc_id, "AvailabilityZones": ",".join(azs), "MetricsNamespace": namespace,
+            "CanaryCidrs": ",".join(f"{a}/32" for a in canary_addresses)}
+    return sfn.create_state_machine(name=name, definition=load_definition("housekeeping", subs),
+                                    roleArn=role_arn, type="EXPRESS")["stateMachineArn"]
+
+
+def route_targets(ec2, route_table_ids: list[str], destination: str) -> dict[str, str | None]:
+    """{route table id: target id of its route to `destination` (e.g. "162.159.36.1/32") or None}."""
+    tables = ec2.describe_route_tables(RouteTableIds=list(route_table_ids))["RouteTables"]
+    out: dict[str, str | None] = {}
+    for t in tables:
+        out[t["RouteTableId"]] = next(
+            (r.get("NetworkInterfaceId") or r.get("NatGatewayId") or r.get("GatewayId") or r.get("InstanceId")
+             for r in t.get("Routes", []) if r.get("DestinationCidrBlock") == destination), None)
+    return out
