@@ -58,9 +58,15 @@ PRICES = {
     "nat_gateway_gb": 0.045,
     "cross_az_gb_each_way": 0.01,
     "t4g_nano_hour": 0.0042,
+    "sfn_express_request": 1.00 / 1e6,
+    "sfn_express_gb_second": 0.00001667,  # billed in 64 MB steps, 100 ms minimum
 }
 HOURS = 730          # hours in a billing month, as AWS prices per month
 MINUTES = HOURS * 60
+# The housekeeping's Express runs: rate(5 minutes), each assumed to last HOUSEKEEPING_RUN_S at the
+# 64 MB minimum (a Parallel of three lookups, then the pause metric and the canary routes).
+HOUSEKEEPING_RUNS_MONTH = HOURS * 12
+HOUSEKEEPING_RUN_S = 2.0
 AZ_COUNT = 3
 # Share of the month in which a failure-only counter (ProbeFailure, a cause, FailoverTriggered, ...)
 # has data: an assumption, stated on the page. 2% = ~15 hours with at least one failed probe.
@@ -311,6 +317,15 @@ def render(facts: dict, healthy: dict, failing: dict, per_target: dict, b: dict,
     a(f"| Step Functions interface endpoint, {facts['endpoint_azs']} AZs × {usd(b['endpoint_az_month'])} (reported apart; "
       f"`CreateStepFunctionsEndpoint=false` when the VPC has one) | {usd(b['endpoint_month'])} |")
     a("| Step Functions executions | transitions are $0.025 per 1,000: cents per incident |")
+    hk = HOUSEKEEPING_RUNS_MONTH * (PRICES["sfn_express_request"]
+                                    + HOUSEKEEPING_RUN_S * 0.0625 * PRICES["sfn_express_gb_second"])
+    a(f"| housekeeping (Express, rate(5 minutes): {HOUSEKEEPING_RUNS_MONTH:,} runs, assumed {HOUSEKEEPING_RUN_S:g} s "
+      f"each at 64 MB) | {usd(hk)} |")
+    a("")
+    a("Metrics that exist only while something is wrong are not in the per-AZ bill: the recovery's `OnGateway`, "
+      "`GatewaySeconds`, `AutoFallbackSuspended`, `AutoFallback`, `NatRepairNeeded`, ... are published only while an "
+      "AZ is on a gateway after a Failover, the housekeeping's `Paused` only while an AZ is paused; each costs "
+      f"{usd(PRICES['custom_metric_month'])} a month per AZ only if it had data every hour.")
     a("")
     a("The endpoint is needed because the checker must reach Step Functions while the NAT path is down. "
       "An interface endpoint has one ENI per subnet it is given; putting it in fewer AZs saves "
