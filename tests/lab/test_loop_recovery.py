@@ -71,3 +71,42 @@ def test_a_rebuilt_nat_host_takes_a_removed_masquerade_with_it_but_no_other_faul
     with pytest.raises(LabError, match="blackhole"):
         f.forget()
     assert f.active == "blackhole"
+
+
+def _rec(scenario: str, **over) -> dict:
+    knobs = {**KNOBS, "RepairAfterSeconds": GRAY_REPAIR_AFTER_S}
+    base = {"kind": "closed-loop-recovery", "scenario": scenario, "knobs": knobs, "problems": []}
+    if scenario == "gray":
+        base.update(_gray())
+    return {**base, **over}
+
+
+def test_the_gray_goal_holds_only_when_every_run_repaired_once_and_ended_on_the_stable_eni():
+    from tests.bench.loop_report import recovery_goal_rows
+    ok = recovery_goal_rows([_rec("gray"), _rec("gray", back_on_nat_s=44.5)])
+    assert ok == ["| closed loop: gray failure (MASQUERADE removed for good) replaced and back on a NAT instance with "
+                  "no human step | 2/2 runs: 1 repair, back on the stable ENI 41.0 s, 44.5 s after the fault | yes |"]
+    twice = recovery_goal_rows([_rec("gray"), _rec("gray", repairs=2, problems=["2 repairs"])])
+    assert twice[0].endswith("| 1/2 runs: 1 repair, back on the stable ENI 41.0 s, 41.0 s after the fault | **no** |")
+    stuck = recovery_goal_rows([_rec("gray", back_on_nat_s=None, final_target="nat-1", problems=["never back"])])
+    assert "never after the fault | **no** |" in stuck[0]
+
+
+def test_the_soak_goal_is_zero_failovers_and_zero_fallbacks():
+    from tests.bench.loop_report import recovery_goal_rows
+    quiet = recovery_goal_rows([_rec("soak", soak_min=5, failovers=0, auto_fallbacks=0)])
+    assert quiet == ["| closed loop: 0 false failovers and 0 false fallbacks in the 5 % and 20 % loss soaks (5 min each) "
+                     "| 0 Failover(s), 0 automatic fallback(s) | yes |"]
+    noisy = recovery_goal_rows([_rec("soak", soak_min=5, failovers=1, auto_fallbacks=0)])
+    assert noisy[0].endswith("| 1 Failover(s), 0 automatic fallback(s) | **no** |")
+
+
+def test_the_gray_table_gives_each_step_after_the_fault_and_names_a_missed_expectation():
+    from tests.bench.loop_report import recovery_section
+    text = "\n".join(recovery_section([_rec("gray"), _rec("gray", repairs=2, problems=["2 repairs, expected exactly 1"]),
+                                       _rec("soak", soak_min=5, failovers=0, auto_fallbacks=0)]))
+    rows = [l for l in text.splitlines() if l.startswith("| 1 |") or l.startswith("| 2 |")]
+    assert rows == ["| 1 | 1.9 | 16.0 | 16.3 | 41.0 | 1 | stable ENI | yes |",
+                    "| 2 | 1.9 | 16.0 | 16.3 | 41.0 | 2 | stable ENI | **no**: 2 repairs, expected exactly 1 |"]
+    assert f"`RepairAfterSeconds` {GRAY_REPAIR_AFTER_S} s" in text
+    assert any(l.startswith("| soak | 5 %, then 20 % random loss") for l in text.splitlines())
