@@ -410,10 +410,29 @@ def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap
     return rec
 
 
+def run_scenario(binary: str, kind: str, lab_dir: Path, log_dir: Path, flap_min: float = 10.0,
+                 flap_period: float = 1.0, soak_min: float = SOAK_MIN) -> dict:
+    """One scenario in a lab and moto of its own (each is a first incident of its AZ: the damping reads
+    the AZ's automatic fallbacks of 24 h, and moto 5.2.5's GetMetricData ignores the namespace);
+    everything it started is stopped and its namespaces removed on the way out. Returns its record."""
+    with Rig(lab_dir, moto_factory=lambda d: recovery_moto_server(d)[0]) as rig:
+        prefix, namespace = run_names(rig, kind)
+        if kind == "gray":
+            adopt_nat_layer(rig, prefix)  # before the loop: its canary routes go to the stable ENI
+        start_canary_hosts(rig)
+        loop = ClosedLoop(rig)
+        loop.start()
+        try:
+            return scenario(rig, loop, binary, kind, log_dir, flap_min, flap_period, prefix, namespace,
+                            soak_min=soak_min)
+        finally:
+            loop.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binary")
-    ap.add_argument("--scenario", default="repair,flapping")
+    ap.add_argument("--scenario", default=",".join(SCENARIOS))
     ap.add_argument("--flap-min", type=float, default=float(os.environ.get("LOOP_FLAP_MIN", "10")),
                     help="minutes of flapping (the goal is stated for 10)")
     ap.add_argument("--flap-period", type=float, default=1.0,
@@ -435,20 +454,8 @@ def main() -> int:
         ap.error(f"--scenario: unknown {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
     failed = 0
     for i, kind in enumerate(kinds):
-        # A lab and moto of its own per scenario: each is a first incident of its AZ (the damping reads
-        # the AZ's automatic fallbacks of 24 h, and moto 5.2.5's GetMetricData ignores the namespace).
-        with Rig(run_dir / f"lab-{i}", moto_factory=lambda d: recovery_moto_server(d)[0]) as rig:
-            prefix, namespace = run_names(rig, kind)
-            if kind == "gray":
-                adopt_nat_layer(rig, prefix)  # before the loop: its canary routes go to the stable ENI
-            start_canary_hosts(rig)
-            loop = ClosedLoop(rig)
-            loop.start()
-            try:
-                r = scenario(rig, loop, os.path.abspath(args.binary), kind, run_dir / f"logs-{i}", args.flap_min,
-                             args.flap_period, prefix, namespace, soak_min=args.soak_min)
-            finally:
-                loop.stop()
+        r = run_scenario(os.path.abspath(args.binary), kind, run_dir / f"lab-{i}", run_dir / f"logs-{i}",
+                         flap_min=args.flap_min, flap_period=args.flap_period, soak_min=args.soak_min)
         print(json.dumps(r), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "results.jsonl", "a") as f:
