@@ -187,7 +187,7 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
            "and `RepairAfterSeconds` " + str(next((r["knobs"].get("RepairAfterSeconds") for r in rs
                                                    if r.get("scenario") == "gray"), "–")) + " s; its table is below. "
            "Checker: a build with canaries, "
-           "sha256 " + ", ".join(sorted({r.get("binary_sha256", "?") for r in rs})) + ".", "",
+           "sha256 " + builds(rs) + ".", "",
            "| scenario | fault | measured | automatic fallbacks | Failover executions | kernel default-route moves "
            "(s after the fault → target) |", "|---|---|---|---|---|---|"]
     for r in rs:
@@ -213,6 +213,18 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
         out.append(f"| {r['scenario']} | {fault} | {what} | {r.get('auto_fallbacks', 0)} | {r.get('failovers', 0)} | "
                    f"{moves} |")
     return out + [""] + gray_table(rs)
+
+
+def builds(rs: list[dict]) -> str:
+    """The checker builds of the runs, each with the scenarios it ran: `abc (repair, flapping), def (gray)`."""
+    by: dict[str, list[str]] = {}
+    for r in rs:
+        kinds = by.setdefault(r.get("binary_sha256", "?"), [])
+        if r.get("scenario") not in kinds:
+            kinds.append(r.get("scenario"))
+    if len(by) == 1:
+        return next(iter(by))
+    return ", ".join(f"{sha} ({', '.join(map(str, kinds))})" for sha, kinds in by.items())
 
 
 GRAY_STEPS = (("failover_s", "failover (kernel route → natgw)"), ("set_health_s", "SetInstanceHealth Unhealthy"),

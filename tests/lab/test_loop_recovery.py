@@ -110,3 +110,11 @@ def test_the_gray_table_gives_each_step_after_the_fault_and_names_a_missed_expec
                     "| 2 | 1.9 | 16.0 | 16.3 | 41.0 | 2 | stable ENI | **no**: 2 repairs, expected exactly 1 |"]
     assert f"`RepairAfterSeconds` {GRAY_REPAIR_AFTER_S} s" in text
     assert any(l.startswith("| soak | 5 %, then 20 % random loss") for l in text.splitlines())
+
+
+def test_the_section_says_which_checker_build_ran_which_scenario():
+    from tests.bench.loop_report import builds
+    rs = [_rec("repair", binary_sha256="aaa"), _rec("flapping", binary_sha256="aaa"), _rec("gray", binary_sha256="bbb"),
+          _rec("repair", binary_sha256="aaa")]
+    assert builds(rs) == "aaa (repair, flapping), bbb (gray)"
+    assert builds(rs[:2]) == "aaa"
