@@ -244,7 +244,10 @@ def gray_table(rs: list[dict]) -> list[str]:
            f"{k.get('MaxRepairsPerHour')} an hour); moto's Auto Scaling replaces the instance (the recording "
            "server: moto stores the health only); the lab plays the new instance's boot, which moto cannot: "
            "configure-nat.sh runs again in the nat namespace (the masquerade of a fresh instance) and the stable "
-           "ENI is attached to the new instance as device 1, as the NAT layer's boot script does. The canaries "
+           "ENI is attached to the new instance as device 1, as the NAT layer's boot script does. That boot takes the "
+           "lab a fraction of a second (polled every 0.25 s); a real instance needs its launch and boot, tens of "
+           "seconds more between *new instance* and *back* (while it boots, its EC2 status checks are not yet "
+           "`ok`, so the recovery skips it rather than marking it too). The canaries "
            f"recover, the hold ({k.get('FallbackHoldSeconds')} s) passes, the recovery starts the Fallback and "
            "the follower moves the kernel route back to the nat host. Seconds after the fault; *repairs* = "
            "SetInstanceHealth Unhealthy calls recorded by moto; *final route* = the table's 0.0.0.0/0 at the end.",
