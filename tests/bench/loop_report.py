@@ -127,6 +127,16 @@ def recovery_records(recs: list[dict]) -> list[dict]:
     return [r for r in recs if r.get("kind") == RECOVERY_KIND]
 
 
+SOAK_DNS_TEXT = {"vpc": "DNS as a VPC resolver: not through the NAT",
+                 "beyond-nat": "DNS beyond the NAT: lossy too"}
+
+
+def soak_dns(r: dict) -> str:
+    """Where a soak's private host resolved (loop_recovery.SOAK_DNS); records from before the option ran
+    with the closed loop's resolver, beyond the NAT."""
+    return r.get("soak_dns", "beyond-nat")
+
+
 def recovery_goal_rows(recs: list[dict]) -> list[str]:
     rows = []
     rep = [r for r in recovery_records(recs) if r.get("scenario") == "repair"]
@@ -148,7 +158,8 @@ def recovery_goal_rows(recs: list[dict]) -> list[str]:
     for r in (r for r in recovery_records(recs) if r.get("scenario") == "soak"):
         fo, fb = r.get("failovers"), r.get("auto_fallbacks")
         rows.append(f"| closed loop: 0 false failovers and 0 false fallbacks in the 5 % and 20 % loss soaks "
-                    f"({r.get('soak_min', 0):g} min each) | {fo} Failover(s), {fb} automatic fallback(s) | "
+                    f"({r.get('soak_min', 0):g} min each; {SOAK_DNS_TEXT[soak_dns(r)]}) | {fo} Failover(s), "
+                    f"{fb} automatic fallback(s) | "
                     f"{'yes' if fo == 0 and fb == 0 else '**no**'} |")
     for r in (r for r in recovery_records(recs) if r.get("scenario") == "flapping"):
         n = r.get("auto_fallbacks", 0)
@@ -205,7 +216,8 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
                     f"{'never' if b is None else f'{b:.1f} s'} after the fault")
             fault = "MASQUERADE removed for good"
         elif r.get("scenario") == "soak":
-            what = f"{r.get('soak_min', 0):g} min of each loss level, then healed (no outage: nothing may move)"
+            what = (f"{r.get('soak_min', 0):g} min of each loss level, then healed (no outage: nothing may move); "
+                    f"{SOAK_DNS_TEXT[soak_dns(r)]}")
             fault = "5 %, then 20 % random loss + one target down"
         else:
             what = f"{r.get('flap_min', 0):g} min of flapping, then healed"

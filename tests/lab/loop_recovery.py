@@ -24,6 +24,7 @@ Needs a checker with canaries (CANARY_URLS; `NatPathUnhealthy` in its EMF). Scen
   soak      no outage: 5 % and then 20 % random loss plus one target down on the NAT path (the bench's
             soak faults soak5, soak20) for SOAK_MIN minutes each, the whole loop running (canaries,
             recovery, follower). Counted: Failover executions and automatic fallbacks; goal 0 and 0.
+            --soak-dns (SOAK_DNS): the private host's resolver where a VPC's is (default), or beyond the NAT.
 
 The canary hosts answer plain HTTP on the canary addresses (inet); their /32 routes always go to
 the NAT host (closedloop.py), so the canary verdict is the NAT instance's path whatever 0.0.0.0/0 says.
@@ -52,7 +53,8 @@ from tests.support.moto_env import (TAG_ROUTE_TABLE_AZ, build_workflows_nat_laye
                                     create_state_machines, failover_succeeded_event, read_workflow_calls,
                                     recovery_moto_server, workflows_in_service_instances)
 
-from .addressing import CANARY_IPS, NAT_LAN_IP
+from .addressing import CANARY_IPS, INET_RESOLVER_IP, NAT_LAN_IP
+from .cleanup import NETNS_ETC
 from .checker import AZ, Checker, executions
 from .closedloop import ClosedLoop
 from .rig import Rig
@@ -67,7 +69,12 @@ REPAIR_AFTER_S = 15.0  # fault held this long after the failover before the repa
 GRAY_REPAIR_AFTER_S = 10  # gray: the recovery's RepairAfterSeconds (short knob; default 300)
 SOAK_MIN = 5.0  # soak: minutes of each loss level
 SOAK_FAULTS = ("soak5", "soak20")
-SCENARIOS = ("repair", "flapping", "gray", "soak")  # faults.py: 5 % / 20 % random loss + one target down, as the bench's soaks
+SCENARIOS = ("repair", "flapping", "gray", "soak")
+# Where the soak's private host resolves names. "vpc": the lab DNS on the nat host, answered by that host
+# itself (INPUT, never forwarded), as a subnet reaches the VPC resolver without the NAT instance: the
+# NAT path's loss does not touch DNS, as in AWS. "beyond-nat": the closed loop's resolver in inet, so its
+# queries cross the lossy NAT path too (harsher than AWS). Records without the key ran beyond the NAT.
+SOAK_DNS = {"vpc": NAT_LAN_IP, "beyond-nat": INET_RESOLVER_IP}  # faults.py: 5 % / 20 % random loss + one target down, as the bench's soaks
 
 
 def knobs_for(kind: str) -> dict:
@@ -281,7 +288,8 @@ def default_moves(loop: ClosedLoop, after: float) -> list[dict]:
 
 
 def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap_min: float,
-             flap_period: float, prefix: str, namespace: str, soak_min: float = SOAK_MIN) -> dict:
+             flap_period: float, prefix: str, namespace: str, soak_min: float = SOAK_MIN,
+             soak_dns: str = "vpc") -> dict:
     sfn, cw = rig.sfn, rig.moto.session().client("cloudwatch")
     arns = create_state_machines(sfn, name_prefix=prefix, vpc_id=rig.vpc["vpc_id"])
     knobs = knobs_for(kind)
@@ -299,6 +307,9 @@ def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap
     stable_eni = rig.vpc["nat_eni_id"]
     loop.routes_to_nat_instance()
     loop.wait_kernel_default(NAT_LAN_IP, timeout=10)
+    if kind == "soak":  # before the checker starts
+        (NETNS_ETC / rig.lab.priv / "resolv.conf").write_text(f"nameserver {SOAK_DNS[soak_dns]}\n")
+        rec["soak_dns"] = soak_dns
     ch.start()
     replayer.start()
     try:
@@ -411,7 +422,7 @@ def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap
 
 
 def run_scenario(binary: str, kind: str, lab_dir: Path, log_dir: Path, flap_min: float = 10.0,
-                 flap_period: float = 1.0, soak_min: float = SOAK_MIN) -> dict:
+                 flap_period: float = 1.0, soak_min: float = SOAK_MIN, soak_dns: str = "vpc") -> dict:
     """One scenario in a lab and moto of its own (each is a first incident of its AZ: the damping reads
     the AZ's automatic fallbacks of 24 h, and moto 5.2.5's GetMetricData ignores the namespace);
     everything it started is stopped and its namespaces removed on the way out. Returns its record."""
@@ -424,7 +435,7 @@ def run_scenario(binary: str, kind: str, lab_dir: Path, log_dir: Path, flap_min:
         loop.start()
         try:
             return scenario(rig, loop, binary, kind, log_dir, flap_min, flap_period, prefix, namespace,
-                            soak_min=soak_min)
+                            soak_min=soak_min, soak_dns=soak_dns)
         finally:
             loop.stop()
 
@@ -440,6 +451,9 @@ def main() -> int:
                          "a path that looks healthy long enough to fall back to, again and again)")
     ap.add_argument("--soak-min", type=float, default=float(os.environ.get("LOOP_SOAK_MIN", str(SOAK_MIN))),
                     help="soak: minutes of each loss level (5 %%, then 20 %%)")
+    ap.add_argument("--soak-dns", choices=sorted(SOAK_DNS), default="vpc",
+                    help="soak: the private host's resolver on the nat host, not forwarded, as the VPC resolver "
+                         "(vpc), or beyond the NAT so that DNS crosses the lossy path too (beyond-nat)")
     ap.add_argument("--out", default=str(REPO / "out" / "bench-closed-loop"))
     args = ap.parse_args()
     reason = require_root_tools()
@@ -455,7 +469,8 @@ def main() -> int:
     failed = 0
     for i, kind in enumerate(kinds):
         r = run_scenario(os.path.abspath(args.binary), kind, run_dir / f"lab-{i}", run_dir / f"logs-{i}",
-                         flap_min=args.flap_min, flap_period=args.flap_period, soak_min=args.soak_min)
+                         flap_min=args.flap_min, flap_period=args.flap_period, soak_min=args.soak_min,
+                         soak_dns=args.soak_dns)
         print(json.dumps(r), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "results.jsonl", "a") as f:

@@ -94,8 +94,9 @@ def test_the_gray_goal_holds_only_when_every_run_repaired_once_and_ended_on_the_
 
 def test_the_soak_goal_is_zero_failovers_and_zero_fallbacks():
     from tests.bench.loop_report import recovery_goal_rows
-    quiet = recovery_goal_rows([_rec("soak", soak_min=5, failovers=0, auto_fallbacks=0)])
-    assert quiet == ["| closed loop: 0 false failovers and 0 false fallbacks in the 5 % and 20 % loss soaks (5 min each) "
+    quiet = recovery_goal_rows([_rec("soak", soak_min=5, failovers=0, auto_fallbacks=0, soak_dns="vpc")])
+    assert quiet == ["| closed loop: 0 false failovers and 0 false fallbacks in the 5 % and 20 % loss soaks (5 min each; "
+                     "DNS as a VPC resolver: not through the NAT) "
                      "| 0 Failover(s), 0 automatic fallback(s) | yes |"]
     noisy = recovery_goal_rows([_rec("soak", soak_min=5, failovers=1, auto_fallbacks=0)])
     assert noisy[0].endswith("| 1 Failover(s), 0 automatic fallback(s) | **no** |")
@@ -118,3 +119,9 @@ def test_the_section_says_which_checker_build_ran_which_scenario():
           _rec("repair", binary_sha256="aaa")]
     assert builds(rs) == "aaa (repair, flapping), bbb (gray)"
     assert builds(rs[:2]) == "aaa"
+
+
+def test_a_soak_says_where_its_dns_went_and_an_older_record_ran_beyond_the_nat():
+    from tests.bench.loop_report import recovery_goal_rows
+    old = recovery_goal_rows([_rec("soak", soak_min=5, failovers=2, auto_fallbacks=0)])
+    assert "DNS beyond the NAT: lossy too) | 2 Failover(s)" in old[0] and old[0].endswith("| **no** |")
