@@ -216,15 +216,29 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
                     f"{'never' if b is None else f'{b:.1f} s'} after the fault")
             fault = "MASQUERADE removed for good"
         elif r.get("scenario") == "soak":
-            what = (f"{r.get('soak_min', 0):g} min of each loss level, then healed (no outage: nothing may move); "
-                    f"{SOAK_DNS_TEXT[soak_dns(r)]}")
+            what = (f"{r.get('soak_min', 0):g} min of each loss level (20 % from +{r.get('soak_min', 0) * 60:.0f} s), "
+                    f"then healed (no outage: nothing may move); {SOAK_DNS_TEXT[soak_dns(r)]}")
             fault = "5 %, then 20 % random loss + one target down"
         else:
             what = f"{r.get('flap_min', 0):g} min of flapping, then healed"
             fault = f"flapping {r.get('flap_period_s', 1):g} s / {r.get('flap_period_s', 1):g} s"
         out.append(f"| {r['scenario']} | {fault} | {what} | {r.get('auto_fallbacks', 0)} | {r.get('failovers', 0)} | "
                    f"{moves} |")
-    return out + [""] + gray_table(rs)
+    return out + [""] + gray_table(rs) + soak_note(rs)
+
+
+def soak_note(rs: list[dict]) -> list[str]:
+    if not any(r.get("scenario") == "soak" for r in rs):
+        return []
+    return ["Soak: the loss (nftables `numgen random`, the bench soaks' faults `soak5` then `soak20`, each with one "
+            "of the three targets down) hits every packet the nat host forwards, canaries included; the checker, "
+            "the recovery and the follower run throughout, and any Failover or automatic fallback counts against "
+            "the goal. Where the private host resolves matters: in AWS a subnet reaches the VPC resolver without "
+            "the NAT instance, so NAT-path loss never touches DNS; *DNS as a VPC resolver* puts the private host's "
+            "resolver on the nat host, answering itself (INPUT, never forwarded); *DNS beyond the NAT* keeps the "
+            "closed loop's resolver in `inet` (chosen so that a dead NAT host does not take DNS with it), whose "
+            "queries cross the lossy path. Kernel route moves are listed in the table above (seconds after the "
+            "soak started).", ""]
 
 
 def builds(rs: list[dict]) -> str:
