@@ -314,11 +314,14 @@ def scenario(rig: Rig, loop: ClosedLoop, binary: str, kind: str, out: Path, flap
     replayer.start()
     try:
         deadline = time.time() + 30
-        while time.time() < deadline and not replayer.nat_path_values():
+        while time.time() < deadline and 0 not in replayer.nat_path_values():
             time.sleep(0.2)
         if not replayer.nat_path_values():
             raise LabError(f"no NatPathUnhealthy in the checker's EMF after 30 s: {binary} has no canaries? "
                            f"see {ch.stdout_path}")
+        if 0 not in replayer.nat_path_values():  # a fault on a path already "unhealthy" measures nothing
+            raise LabError(f"the NAT path never healthy (NatPathUnhealthy 0) in 30 s before the fault: are the "
+                           f"canary hosts up? see {rig.lab.out_dir} and {ch.stderr_path}")
         emitted = replayer.docs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"]
         if emitted != namespace:
             raise LabError(f"the checker wrote EMF to namespace {emitted!r}, not METRICS_NAMESPACE={namespace!r}")
@@ -430,9 +433,9 @@ def run_scenario(binary: str, kind: str, lab_dir: Path, log_dir: Path, flap_min:
         prefix, namespace = run_names(rig, kind)
         if kind == "gray":
             adopt_nat_layer(rig, prefix)  # before the loop: its canary routes go to the stable ENI
-        start_canary_hosts(rig)
         loop = ClosedLoop(rig)
         loop.start()
+        start_canary_hosts(rig)  # after loop.start(): it puts the canary addresses on inet (bind needs them)
         try:
             return scenario(rig, loop, binary, kind, log_dir, flap_min, flap_period, prefix, namespace,
                             soak_min=soak_min, soak_dns=soak_dns)
