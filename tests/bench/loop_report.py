@@ -222,6 +222,8 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
         else:
             what = f"{r.get('flap_min', 0):g} min of flapping, then healed"
             fault = f"flapping {r.get('flap_period_s', 1):g} s / {r.get('flap_period_s', 1):g} s"
+        if r.get("notes"):
+            what += " (note: " + "; ".join(r["notes"]) + ")"
         out.append(f"| {r['scenario']} | {fault} | {what} | {r.get('auto_fallbacks', 0)} | {r.get('failovers', 0)} | "
                    f"{moves} |")
     return out + [""] + gray_table(rs) + soak_note(rs)
