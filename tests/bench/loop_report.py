@@ -127,6 +127,16 @@ def recovery_records(recs: list[dict]) -> list[dict]:
     return [r for r in recs if r.get("kind") == RECOVERY_KIND]
 
 
+SOAK_DNS_TEXT = {"vpc": "DNS as a VPC resolver: not through the NAT",
+                 "beyond-nat": "DNS beyond the NAT: lossy too"}
+
+
+def soak_dns(r: dict) -> str:
+    """Where a soak's private host resolved (loop_recovery.SOAK_DNS); records from before the option ran
+    with the closed loop's resolver, beyond the NAT."""
+    return r.get("soak_dns", "beyond-nat")
+
+
 def recovery_goal_rows(recs: list[dict]) -> list[str]:
     rows = []
     rep = [r for r in recovery_records(recs) if r.get("scenario") == "repair"]
@@ -137,6 +147,20 @@ def recovery_goal_rows(recs: list[dict]) -> list[str]:
         shown = ", ".join("never" if b is None else f"{b:.1f} s" for b in back)
         rows.append(f"| closed loop: back on the NAT instance ≤ hold + {EXTRA_BACK_S} s after the repair (hold "
                     f"{hold} s) | {shown} | {'yes' if ok else '**no**'} |")
+    gray = [r for r in recovery_records(recs) if r.get("scenario") == "gray"]
+    if gray:
+        ok = [r for r in gray if not r.get("problems") and r.get("repairs") == 1
+              and r.get("final_target") and r.get("final_target") == r.get("stable_eni")]
+        back = ", ".join("never" if r.get("back_on_nat_s") is None else f"{r['back_on_nat_s']:.1f} s" for r in gray)
+        rows.append(f"| closed loop: gray failure (MASQUERADE removed for good) replaced and back on a NAT instance "
+                    f"with no human step | {len(ok)}/{len(gray)} runs: 1 repair, back on the stable ENI "
+                    f"{back} after the fault | {'yes' if len(ok) == len(gray) else '**no**'} |")
+    for r in (r for r in recovery_records(recs) if r.get("scenario") == "soak"):
+        fo, fb = r.get("failovers"), r.get("auto_fallbacks")
+        rows.append(f"| closed loop: 0 false failovers and 0 false fallbacks in the 5 % and 20 % loss soaks "
+                    f"({r.get('soak_min', 0):g} min each; {SOAK_DNS_TEXT[soak_dns(r)]}) | {fo} Failover(s), "
+                    f"{fb} automatic fallback(s) | "
+                    f"{'yes' if fo == 0 and fb == 0 else '**no**'} |")
     for r in (r for r in recovery_records(recs) if r.get("scenario") == "flapping"):
         n = r.get("auto_fallbacks", 0)
         rows.append(f"| closed loop: flapping ({r.get('flap_period_s', 1):g} s down / {r.get('flap_period_s', 1):g} s up) "
@@ -155,8 +179,9 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
            "Reproduce (root, a checker with canaries as target/release/connectivity-checker): `make bench-recovery "
            "BENCH_OUT=out/bench-closed-loop BENCH_RECOVERY_SCENARIOS=repair,repair,repair,flapping` and `make "
            "bench-recovery BENCH_OUT=out/bench-closed-loop BENCH_RECOVERY_SCENARIOS=flapping BENCH_FLAP_PERIOD=30`, "
-           "then the page's re-render command; each scenario runs in a lab and moto of its own "
-           "(tests/lab/loop_recovery.py), flapping for `BENCH_FLAP_MIN` (10) minutes.", "",
+           "`make bench-recovery BENCH_OUT=out/bench-closed-loop BENCH_RECOVERY_SCENARIOS=gray,gray,gray,soak "
+           "BENCH_RECOVERY_SOAK_MIN=5`, then the page's re-render command; each scenario runs in a lab and moto of its "
+           "own (tests/lab/loop_recovery.py), flapping for `BENCH_FLAP_MIN` (10) minutes.", "",
            "The same loop with the checker's canaries (`CANARY_URLS`: two canary hosts in `inet` whose /32 routes "
            "always go to the NAT host), its EMF documents replayed into moto's CloudWatch with PutMetricData as "
            "CloudWatch would extract them (tests/demo/emulated.replay_emf; moto does not parse EMF), and the "
@@ -166,10 +191,14 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
            "moto delivers no EventBridge event, so the harness starts the recovery with the event a SUCCEEDED "
            "Failover sends (moto_env.failover_succeeded_event), once per Failover execution. The checker runs "
            "with `METRICS_FLUSH_INTERVAL=1` (default 5 s) so that its EMF reaches the 2 s recovery period in time; "
-           "the replay adds up to 0.5 s. The lab's NAT "
-           "instance is bring-your-own (no Auto Scaling group): the *repair* is the fault healed, and "
-           "the gray-failure replacement (SetInstanceHealth) is not exercised here. Checker: a build with canaries, "
-           "sha256 " + ", ".join(sorted({r.get("binary_sha256", "?") for r in rs})) + ".", "",
+           "the replay adds up to 0.5 s. In *repair*, *flapping* and *soak* the lab's NAT "
+           "instance is bring-your-own (no Auto Scaling group, repair knob out of reach): the *repair* is the fault "
+           "healed. *gray* gives the lab's VPC in moto the managed NAT layer of its AZ (a one-instance Auto Scaling "
+           "group, the stable ENI as the route target, mapped to the nat host; moto_env.build_workflows_nat_layer) "
+           "and `RepairAfterSeconds` " + str(next((r["knobs"].get("RepairAfterSeconds") for r in rs
+                                                   if r.get("scenario") == "gray"), "–")) + " s; its table is below. "
+           "Checker: a build with canaries, "
+           "sha256 " + builds(rs) + ".", "",
            "| scenario | fault | measured | automatic fallbacks | Failover executions | kernel default-route moves "
            "(s after the fault → target) |", "|---|---|---|---|---|---|"]
     for r in rs:
@@ -181,9 +210,82 @@ def recovery_section(recs: list[dict], heading: str = "###") -> list[str]:
                     f"the NAT instance {'never' if b is None else f'{b:.1f} s'} after the repair (goal ≤ "
                     f"{r.get('goal_s', '?')} s)")
             fault = "blackhole"
+        elif r.get("scenario") == "gray":
+            b = r.get("back_on_nat_s")
+            what = (f"never healed; {r.get('repairs', '?')} repair(s); back on the NAT instance "
+                    f"{'never' if b is None else f'{b:.1f} s'} after the fault")
+            fault = "MASQUERADE removed for good"
+        elif r.get("scenario") == "soak":
+            what = (f"{r.get('soak_min', 0):g} min of each loss level (20 % from +{r.get('soak_min', 0) * 60:.0f} s), "
+                    f"then healed (no outage: nothing may move); {SOAK_DNS_TEXT[soak_dns(r)]}")
+            fault = "5 %, then 20 % random loss + one target down"
         else:
             what = f"{r.get('flap_min', 0):g} min of flapping, then healed"
             fault = f"flapping {r.get('flap_period_s', 1):g} s / {r.get('flap_period_s', 1):g} s"
+        if r.get("notes"):
+            what += " (note: " + "; ".join(r["notes"]) + ")"
         out.append(f"| {r['scenario']} | {fault} | {what} | {r.get('auto_fallbacks', 0)} | {r.get('failovers', 0)} | "
                    f"{moves} |")
+    return out + [""] + gray_table(rs) + soak_note(rs)
+
+
+def soak_note(rs: list[dict]) -> list[str]:
+    if not any(r.get("scenario") == "soak" for r in rs):
+        return []
+    return ["Soak: the loss (nftables `numgen random`, the bench soaks' faults `soak5` then `soak20`, each with one "
+            "of the three targets down) hits every packet the nat host forwards, canaries included; the checker, "
+            "the recovery and the follower run throughout, and any Failover or automatic fallback counts against "
+            "the goal. Where the private host resolves matters: in AWS a subnet reaches the VPC resolver without "
+            "the NAT instance, so NAT-path loss never touches DNS; *DNS as a VPC resolver* puts the private host's "
+            "resolver on the nat host, answering itself (INPUT, never forwarded); *DNS beyond the NAT* keeps the "
+            "closed loop's resolver in `inet` (chosen so that a dead NAT host does not take DNS with it), whose "
+            "queries cross the lossy path. Kernel route moves are listed in the table above (seconds after the "
+            "soak started).", ""]
+
+
+def builds(rs: list[dict]) -> str:
+    """The checker builds of the runs, each with the scenarios it ran: `abc (repair, flapping), def (gray)`."""
+    by: dict[str, list[str]] = {}
+    for r in rs:
+        kinds = by.setdefault(r.get("binary_sha256", "?"), [])
+        if r.get("scenario") not in kinds:
+            kinds.append(r.get("scenario"))
+    if len(by) == 1:
+        return next(iter(by))
+    return ", ".join(f"{sha} ({', '.join(map(str, kinds))})" for sha, kinds in by.items())
+
+
+GRAY_STEPS = (("failover_s", "failover (kernel route → natgw)"), ("set_health_s", "SetInstanceHealth Unhealthy"),
+              ("new_instance_s", "new instance in service"), ("back_on_nat_s", "back on the NAT instance"))
+
+
+def gray_table(rs: list[dict]) -> list[str]:
+    """The gray failure's steps, seconds after the fault, one row per run."""
+    gray = [r for r in rs if r.get("scenario") == "gray"]
+    if not gray:
+        return []
+    k = gray[0]["knobs"]
+    out = ["Gray failure, never repaired by hand: MASQUERADE removed for good on the nat host (the instance still "
+           "runs and passes EC2's checks in moto). The checker fails over; the recovery sees `NatPathUnhealthy` "
+           f"for `RepairAfterSeconds` ({k.get('RepairAfterSeconds')} s) while the instance looks healthy to EC2 "
+           "and calls SetInstanceHealth Unhealthy (at most "
+           f"{k.get('MaxRepairsPerHour')} an hour); moto's Auto Scaling replaces the instance (the recording "
+           "server: moto stores the health only); the lab plays the new instance's boot, which moto cannot: "
+           "configure-nat.sh runs again in the nat namespace (the masquerade of a fresh instance) and the stable "
+           "ENI is attached to the new instance as device 1, as the NAT layer's boot script does. That boot takes the "
+           "lab a fraction of a second (polled every 0.25 s); a real instance needs its launch and boot, tens of "
+           "seconds more between *new instance* and *back* (while it boots, its EC2 status checks are not yet "
+           "`ok`, so the recovery skips it rather than marking it too). The canaries "
+           f"recover, the hold ({k.get('FallbackHoldSeconds')} s) passes, the recovery starts the Fallback and "
+           "the follower moves the kernel route back to the nat host. Seconds after the fault; *repairs* = "
+           "SetInstanceHealth Unhealthy calls recorded by moto; *final route* = the table's 0.0.0.0/0 at the end.",
+           "", "| run | " + " | ".join(lbl for _, lbl in GRAY_STEPS) + " | repairs | final route | expected |",
+           "|---|" + "---|" * len(GRAY_STEPS) + "---|---|---|"]
+    for i, r in enumerate(gray, 1):
+        cells = ["–" if r.get(key) is None else f"{r[key]:.1f}" for key, _ in GRAY_STEPS]
+        final = r.get("final_target")
+        final_text = "stable ENI" if final and final == r.get("stable_eni") else f"**{final}**"
+        problems = r.get("problems") or []
+        out.append(f"| {i} | " + " | ".join(cells) + f" | {r.get('repairs', '?')} | {final_text} | "
+                   + ("yes" if not problems else "**no**: " + "; ".join(problems)) + " |")
     return out + [""]

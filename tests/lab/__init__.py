@@ -19,6 +19,9 @@ Makefile targets in lab.mk do. Modules, by concern:
   replacement  a planned NAT replacement with the checkers running (failed probes, goal 0)
   closedloop the closed loop: a NAT-gateway host, the route follower (follower.py: moto's route table
              applied to the private host's kernel) and the egress probe (egressprobe.py); egress downtime
+  loop_recovery  the closed loop with the recovery state machine: fallback after a repair, damping under
+             flapping, a gray failure replaced through a managed NAT layer in moto (the lab plays the
+             new instance's boot), and the 5 %/20 % loss soak (no Failover, no fallback)
   smoke, selftest   the lab's own tests (lab-smoke is part of `make test`)
   servers, certs    the programs behind the services, and the lab CA
 

@@ -125,6 +125,13 @@ class Faults:
             self._flap.join(timeout=5)
         self._flap = None
 
+    def forget(self) -> None:
+        """The NAT host was rebuilt (configure-nat.sh as a replacement instance boots): a fault of its
+        configuration (masq_removed) went with the old host, so nothing is left to heal."""
+        if self.active not in (None, "masq_removed"):
+            raise LabError(f"fault {self.active} survives a rebuilt NAT host; heal it instead")
+        self.active = None
+
     def heal(self) -> float:
         """Undo the active fault; returns the instant taken right before the (last) command."""
         mode, self.active = self.active, None

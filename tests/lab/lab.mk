@@ -8,8 +8,10 @@
 #                     the closed loop (loop_*: egress downtime, tests/lab/closedloop.py; BENCH_MODES=closed-loop
 #                     alone, BENCH_LOOP_TRIALS per mode, BENCH_LOOP_ANCHOR_TRIALS of them with the anchors)
 #   make bench-recovery  the closed loop's fallback and damping (tests/lab/loop_recovery.py; needs a checker
-#                     with canaries): BENCH_RECOVERY_SCENARIOS (repair,flapping), flapping for BENCH_FLAP_MIN min
-#                     (BENCH_FLAP_PERIOD s down, as many up), each scenario in a lab and moto of its own;
+#                     with canaries): BENCH_RECOVERY_SCENARIOS (repair,flapping,gray,soak), flapping for BENCH_FLAP_MIN min
+#                     (BENCH_FLAP_PERIOD s down, as many up), the soak BENCH_RECOVERY_SOAK_MIN min per loss level (5 %,
+#                     20 %; BENCH_RECOVERY_SOAK_DNS vpc|beyond-nat: where the private host resolves), gray = MASQUERADE removed for good on a managed NAT layer (replaced, no human step),
+#                     each scenario in a lab and moto of its own;
 #                     records go to BENCH_OUT's results.jsonl, rendered by bench-report
 #   make bench-bg     the same in the background (log: $(BENCH_OUT)/bench.log); bench-report re-renders
 #   make lab-clean    remove labs left behind by a killed run
@@ -34,7 +36,9 @@ BENCH_LOOP_TRIALS        ?= 10
 BENCH_LOOP_ANCHOR_TRIALS ?= 3
 BENCH_FLAP_MIN           ?= 10
 BENCH_FLAP_PERIOD        ?= 1
-BENCH_RECOVERY_SCENARIOS ?= repair,flapping
+BENCH_RECOVERY_SCENARIOS ?= repair,flapping,gray,soak
+BENCH_RECOVERY_SOAK_MIN  ?= 5
+BENCH_RECOVERY_SOAK_DNS  ?= vpc
 BENCH_ARGS      = --trials $(BENCH_TRIALS) --soak-min $(BENCH_SOAK_MIN) --exposure $(BENCH_EXPOSURE) \
                   --configs $(BENCH_CONFIGS) --modes $(BENCH_MODES) --jobs $(BENCH_JOBS) --out $(BENCH_OUT) \
                   --loop-trials $(BENCH_LOOP_TRIALS) --loop-anchor-trials $(BENCH_LOOP_ANCHOR_TRIALS) $(BENCH_EXTRA)
@@ -61,7 +65,8 @@ bench: deps venv release
 
 bench-recovery: deps venv release
 	$(LAB_PY) -m tests.lab.loop_recovery $(BIN_RELEASE) --out $(BENCH_OUT) --scenario $(BENCH_RECOVERY_SCENARIOS) \
-	  --flap-min $(BENCH_FLAP_MIN) --flap-period $(BENCH_FLAP_PERIOD)
+	  --flap-min $(BENCH_FLAP_MIN) --flap-period $(BENCH_FLAP_PERIOD) --soak-min $(BENCH_RECOVERY_SOAK_MIN) \
+	  --soak-dns $(BENCH_RECOVERY_SOAK_DNS)
 
 bench-bg: deps venv release
 	@mkdir -p $(BENCH_OUT)

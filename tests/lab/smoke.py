@@ -11,6 +11,11 @@ network path. Fails, with the reason and the log's path, whenever the checker mi
                   moto moved the private host's kernel default route to the NAT-gateway host and egress
                   came back over it (a probe answered from natgw's address) within SMOKE_LOOP_MAX
                   seconds, with exactly one execution; the canary /32 routes stayed on the NAT host
+  gray failure    loop_recovery's `gray` scenario in a lab and moto of its own (about a minute): MASQUERADE
+                  removed for good on a managed NAT layer; with no human step the checker fails over, the
+                  recovery marks the instance unhealthy once, the Auto Scaling group replaces it, the lab
+                  plays its boot, and the route is back on the stable ENI within SMOKE_GRAY_MAX seconds
+                  of the fault (needs a checker with canaries, CANARY_URLS)
 
 Usage: python -m tests.lab.smoke BINARY   (from the repository root; skips with exit 0 and a clear
 message when not root)
@@ -28,6 +33,7 @@ from pathlib import Path
 from .addressing import CANARY_IPS, NAT_LAN_IP
 from .checker import AZ, Checker, CheckerConfigError, executions, parse_ts, timing
 from .closedloop import ClosedLoop, run_loop_trial
+from .loop_recovery import run_scenario
 from .netlab import TARGETS
 from .rig import Rig
 from .shell import REPO, LabError, require_root_tools
@@ -36,6 +42,7 @@ HEALTHY_PERIOD = float(os.environ.get("SMOKE_HEALTHY_S", "4"))
 DETECT_MAX = float(os.environ.get("SMOKE_DETECT_MAX", "8"))  # generous: a debug build on a busy CI box
 RECOVER_MAX = float(os.environ.get("SMOKE_RECOVER_MAX", "8"))
 LOOP_MAX = float(os.environ.get("SMOKE_LOOP_MAX", "10"))  # fault -> egress back over natgw; generous (debug build)
+GRAY_MAX = float(os.environ.get("SMOKE_GRAY_MAX", "75"))  # fault -> back on the NAT instance (repair 10 s + hold 20 s)
 
 
 class Failed(Exception):
@@ -75,6 +82,7 @@ def main() -> int:
         with Rig(out / "lab") as rig:
             smoke(rig, binary, out, t0)
             smoke_closed_loop(rig, binary, out)
+        smoke_gray(binary, out)
     except (Failed, LabError) as e:
         print(f"FAIL lab-smoke: {e}")
         print(f"  checker log: {out / 'smoke.log'}")
@@ -202,6 +210,18 @@ def smoke_closed_loop(rig: Rig, binary: str, out: Path) -> None:
               f"first probe {r['first_probe_s']:.3f}s); kernel route moved; canaries stayed on the NAT host")
     finally:
         loop.stop()
+
+
+def smoke_gray(binary: str, out: Path) -> None:
+    """The gray failure repaired with no human step (loop_recovery `gray`), in a lab of its own."""
+    r = run_scenario(binary, "gray", out / "gray-lab", out / "gray")
+    problems = r.get("problems") or []
+    check(not problems, f"gray failure: {'; '.join(problems)}; see {out / 'gray'} and {out / 'gray-lab'}")
+    check(r["back_on_nat_s"] <= GRAY_MAX, f"gray failure: back on the NAT instance only {r['back_on_nat_s']:.1f}s "
+          f"after the fault (max {GRAY_MAX:g}s)")
+    print(f"lab-smoke: gray failure (MASQUERADE removed for good) -> failover +{r['failover_s']:.1f}s, "
+          f"SetInstanceHealth +{r['set_health_s']:.1f}s, new instance +{r['new_instance_s']:.1f}s, back on the NAT "
+          f"instance +{r['back_on_nat_s']:.1f}s; {r['repairs']} repair, route on the stable ENI")
 
 
 if __name__ == "__main__":
