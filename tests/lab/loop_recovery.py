@@ -119,16 +119,41 @@ def soak_problems(rec: dict) -> list[str]:
             if rec.get(k) != 0]
 
 
-class EmfReplayer(threading.Thread):
+class _Poller(threading.Thread):
+    """A daemon thread that calls `pump()` every `every` seconds until `stop()`; `pump` records its own
+    errors in `self.errors` so that polling goes on."""
+
+    final_pump = False  # pump once more after stop() (the replayer drains what the checker wrote last)
+    join_timeout = 10.0
+
+    def __init__(self, name: str, every: float):
+        super().__init__(daemon=True, name=name)
+        self.every = every
+        self.stop_evt = threading.Event()
+        self.errors: list[str] = []
+
+    def pump(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        while not self.stop_evt.wait(self.every):
+            self.pump()
+        if self.final_pump:
+            self.pump()
+
+    def stop(self) -> None:
+        self.stop_evt.set()
+        self.join(timeout=self.join_timeout)
+
+
+class EmfReplayer(_Poller):
     """Tails a checker's stdout (EMF, one document a line) and replays each new document into moto's
     CloudWatch with PutMetricData (tests/demo/emulated.replay_emf), every `every` seconds."""
 
     def __init__(self, path: Path, cloudwatch, every: float = 0.5):
-        super().__init__(daemon=True, name="emf-replay")
-        self.path, self.cw, self.every = path, cloudwatch, every
-        self.stop_evt = threading.Event()
+        super().__init__("emf-replay", every)
+        self.path, self.cw = path, cloudwatch
         self.docs: list[dict] = []
-        self.errors: list[str] = []
         self._pos, self._partial = 0, ""
 
     def pump(self) -> None:
@@ -154,14 +179,7 @@ class EmfReplayer(threading.Thread):
                 self.errors.append(f"{type(e).__name__}: {e}"[:200])
             self.docs += docs
 
-    def run(self) -> None:
-        while not self.stop_evt.wait(self.every):
-            self.pump()
-        self.pump()
-
-    def stop(self) -> None:
-        self.stop_evt.set()
-        self.join(timeout=10)
+    final_pump = True
 
     def nat_path_values(self) -> list[float]:
         out = []
@@ -171,17 +189,15 @@ class EmfReplayer(threading.Thread):
         return out
 
 
-class FailoverEvents(threading.Thread):
+class FailoverEvents(_Poller):
     """EventBridge's part, which moto does not play: for every Failover execution that SUCCEEDED, the
     event 'Step Functions Execution Status Change' (moto_env.failover_succeeded_event) starts the
     recovery state machine (the rule's target), once per execution."""
 
     def __init__(self, sfn, failover_arn: str, recovery_arn: str, every: float = 0.5):
-        super().__init__(daemon=True, name="failover-events")
-        self.sfn, self.failover_arn, self.recovery_arn, self.every = sfn, failover_arn, recovery_arn, every
-        self.stop_evt = threading.Event()
+        super().__init__("failover-events", every)
+        self.sfn, self.failover_arn, self.recovery_arn = sfn, failover_arn, recovery_arn
         self.delivered: dict[str, float] = {}  # failover execution arn -> when its event started the recovery
-        self.errors: list[str] = []
 
     def pump(self) -> None:
         try:
@@ -196,16 +212,8 @@ class FailoverEvents(threading.Thread):
         except Exception as e:  # noqa: BLE001 - recorded; delivery goes on
             self.errors.append(f"{type(e).__name__}: {e}"[:200])
 
-    def run(self) -> None:
-        while not self.stop_evt.wait(self.every):
-            self.pump()
 
-    def stop(self) -> None:
-        self.stop_evt.set()
-        self.join(timeout=10)
-
-
-class NatBoot(threading.Thread):
+class NatBoot(_Poller):
     """The boot of a replacement NAT instance, which moto does not play: when the Auto Scaling group's
     in-service instance changes, the nat host is rebuilt the way a new instance comes up
     (configure-nat.sh again: the masquerade of a fresh instance is back, so the removed one is gone
@@ -213,15 +221,13 @@ class NatBoot(threading.Thread):
     from the old one first), as the NAT layer's boot script does."""
 
     def __init__(self, rig: Rig, group: str, eni_id: str, every: float = 0.25):
-        super().__init__(daemon=True, name="nat-boot")
+        super().__init__("nat-boot", every)
         session = rig.moto.session()
-        self.rig, self.group, self.eni_id, self.every = rig, group, eni_id, every
+        self.rig, self.group, self.eni_id = rig, group, eni_id
         self.asg, self.ec2 = session.client("autoscaling"), session.client("ec2")
-        self.stop_evt = threading.Event()
         self.current = workflows_in_service_instances(self.asg, group)[0]
         self.first = self.current
         self.boots: list[dict] = []  # {"instance", "t_seen", "t_configured", "t_attached"}
-        self.errors: list[str] = []
 
     def pump(self) -> None:
         try:
@@ -244,13 +250,7 @@ class NatBoot(threading.Thread):
         except Exception as e:  # noqa: BLE001 - recorded; the next poll tries again
             self.errors.append(f"{type(e).__name__}: {e}"[:200])
 
-    def run(self) -> None:
-        while not self.stop_evt.wait(self.every):
-            self.pump()
-
-    def stop(self) -> None:
-        self.stop_evt.set()
-        self.join(timeout=30)
+    join_timeout = 30.0  # a boot in progress (configure-nat.sh) finishes first
 
 
 def adopt_nat_layer(rig: Rig, deployment: str) -> dict:
