@@ -1,10 +1,12 @@
 //! The EMF writer's fuzz property (fuzz/fuzz_targets/emf_writer.rs) as a bounded proptest run, so
 //! `make test` exercises it on the stable toolchain: arbitrary buffer operations.
 
-use nat_watchdog_aws::emf::{self, EmfContext, MetricsBuffer};
+use nat_watchdog_aws::emf::MetricsBuffer;
 use nat_watchdog_core::Cause;
 use proptest::prelude::*;
-use serde_json::Value;
+
+#[path = "support/emf_property.rs"]
+mod emf_property;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -33,12 +35,7 @@ proptest! {
         targets in 0..21usize, az in any::<String>(), subnet in any::<String>(),
         ops in proptest::collection::vec(op(), 0..400),
     ) {
-        let ctx = EmfContext {
-            namespace: "NatEgressWatchdog".into(),
-            availability_zone: az,
-            subnet_id: subnet,
-            targets: (0..targets).map(|i| format!("https://t{i}.example/")).collect(),
-        };
+        let ctx = emf_property::context(targets, az, subnet);
         let mut buffer = MetricsBuffer::new(targets);
         let (mut probes, mut rounds, mut seen_probes, mut seen_rounds) = (0u64, 0usize, 0u64, 0usize);
         let mut docs = Vec::new();
@@ -58,11 +55,11 @@ proptest! {
         }
         docs.extend(buffer.drain(&ctx, 1, "unhealthy"));
         for d in &docs {
-            prop_assert!(emf::validate(d).is_ok(), "{:?}: {}", emf::validate(d), d);
-            let v: Value = serde_json::from_str(d).unwrap();
-            // Successes are counted by ProbeLatency's values (its SampleCount), failures by ProbeFailure.
-            seen_probes += v["ProbeLatency"].as_array().map_or(0, |a| a.len() as u64) + v["ProbeFailure"].as_u64().unwrap_or(0);
-            seen_rounds += v["RoundHealthy"].as_array().map_or(0, Vec::len);
+            let accounted = emf_property::accounted(d);
+            prop_assert!(accounted.is_ok(), "{:?}", accounted);
+            let (p, r) = accounted.unwrap();
+            seen_probes += p;
+            seen_rounds += r;
         }
         prop_assert_eq!((seen_probes, seen_rounds), (probes, rounds));
     }
