@@ -137,19 +137,19 @@ impl<S: ExecutionStarter> StepFunctions<S> {
     async fn held_by_this_incident(&self, request: &FailoverRequest, sent: &StartExecutionRequest) -> bool {
         let slack = SAME_INCIDENT_SLACK.min(self.dedup_window);
         let since = request.incident.outage_started_at.checked_sub(slack).unwrap_or(UNIX_EPOCH);
-        match tokio::time::timeout(DESCRIBE_TIMEOUT, self.starter.describe(sent)).await {
-            Ok(Ok(ExistingExecution { started_at: started })) if started >= since => true,
-            Ok(Ok(ExistingExecution { started_at: started })) => {
+        let described = match tokio::time::timeout(DESCRIBE_TIMEOUT, self.starter.describe(sent)).await {
+            Ok(described) => described.map_err(|error| error.to_string()),
+            Err(_) => Err("no answer in time".to_string()),
+        };
+        match described {
+            Ok(ExistingExecution { started_at: started }) if started >= since => true,
+            Ok(ExistingExecution { started_at: started }) => {
                 let before = since.duration_since(started).unwrap_or_default() + slack;
                 tracing::info!(event = "failover_name_earlier", execution_name = %sent.name, started_before_outage_ms = before.as_millis() as u64, "the execution of this name belongs to an earlier incident");
                 false
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 tracing::warn!(event = "failover_describe_failed", execution_name = %sent.name, error = %error, "DescribeExecution failed; trying the next name");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(event = "failover_describe_failed", execution_name = %sent.name, error = "no answer in time", "DescribeExecution failed; trying the next name");
                 false
             }
         }
