@@ -17,10 +17,8 @@ pub const PROBE_FAILURE: &str = Metric::ProbeFailure.name();
 /// One value per successful probe: its SampleCount is the number of successful probes.
 pub const PROBE_LATENCY: &str = Metric::ProbeLatency.name();
 /// The NAT-instance path's verdict 0/1 per canary round, written only when canaries are configured:
-/// missing = unknown. (The checker's name of it; kept here as text so that this crate builds with
-/// and without the core's canary vocabulary, and checked against the recovery state machine that
-/// reads it.)
-pub const NAT_PATH_UNHEALTHY: &str = "NatPathUnhealthy";
+/// missing = unknown (also checked against the recovery state machine that reads it).
+pub const NAT_PATH_UNHEALTHY: &str = Metric::NatPathUnhealthy.name();
 /// Published by the recovery state machine (infra/statemachines/nat-recovery.asl.json), not the
 /// checker: 1 every period while automatic fallback of the AZ is suspended.
 pub const AUTO_FALLBACK_SUSPENDED: &str = "AutoFallbackSuspended";
