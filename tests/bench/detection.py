@@ -491,10 +491,22 @@ def register_extra_configs(specs: list[str]) -> dict[str, tuple[str, dict[str, s
     return extra
 
 
+DEFAULT_OUT = REPO / "out" / "bench"
+
+
+def report_path(out: Path, md: str | None) -> Path | None:
+    """Where a report goes: --md if given; BENCHMARKS.md (None) only for the default out/bench; any
+    other --out (an experiment, a closed-loop run without --md) writes <out>/report.md, so that trying a
+    tuning never overwrites the published page by accident."""
+    if md:
+        return Path(md).resolve()
+    return None if out == DEFAULT_OUT.resolve() else out / "report.md"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
     out = Path(args.out).resolve()
-    md, png = write_report(out, Path(args.md).resolve() if getattr(args, "md", None) else None)
+    md, png = write_report(out, report_path(out, getattr(args, "md", None)))
     print(f"bench: wrote {md}" + (f" and {png}" if png.exists() else ""))
     return 0
 
@@ -512,15 +524,16 @@ def main() -> int:
     r.add_argument("--loop-trials", type=int, default=10, help="trials per closed-loop mode (0: none)")
     r.add_argument("--loop-anchor-trials", type=int, default=3,
                    help="of those, how many also run the anchor configurations")
-    r.add_argument("--out", default=str(REPO / "out" / "bench"))
+    r.add_argument("--out", default=str(DEFAULT_OUT))
     r.add_argument("--extra-config", action="append", default=[], metavar="NAME:VAR=V[,VAR=V]",
                    help="an extra configuration to compare (repeatable); name it in --configs")
-    r.add_argument("--md", help="write the report here (and its PNG beside it) instead of BENCHMARKS.md")
+    r.add_argument("--md", help="write the report here (and its PNG beside it) instead of BENCHMARKS.md "
+                   "(without it, an --out other than out/bench writes OUT/report.md)")
     r.add_argument("--jobs", type=int, default=1, help="labs running trials in parallel (worker processes)")
     r.add_argument("--worker", help=argparse.SUPPRESS)  # k/N: internal, started by the parent
     r.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p = sub.add_parser("report")
-    p.add_argument("--out", default=str(REPO / "out" / "bench"))
+    p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--md", help="write the report here instead of BENCHMARKS.md")
     p.add_argument("--extra-config", action="append", default=[], help=argparse.SUPPRESS)  # BENCH_EXTRA: in meta.json
     sub.add_parser("gc")

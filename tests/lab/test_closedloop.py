@@ -168,3 +168,10 @@ def test_the_emf_replayer_sends_whole_documents_once_and_keeps_a_partial_line_fo
     r.pump()
     r.pump()
     assert r.nat_path_values() == [0, 0, 1] and len(cw.calls) == 2
+
+
+def test_an_experiment_out_dir_never_overwrites_the_published_page(tmp_path):
+    from tests.bench.detection import DEFAULT_OUT, report_path
+    assert report_path(DEFAULT_OUT.resolve(), None) is None  # make bench: BENCHMARKS.md
+    assert report_path(tmp_path, None) == tmp_path / "report.md"  # BENCH_OUT=elsewhere, no --md
+    assert report_path(tmp_path, "docs/bench/closed-loop.md").name == "closed-loop.md"  # --md wins
