@@ -27,7 +27,7 @@ LOOP_PAGE = "docs/bench/closed-loop.md"  # the closed loop run alone (BENCH_MODE
 LINKED = (
     ("docs/bench/replacement.md", "planned replacement of a NAT host with the checker running (`replacement` mode alone)"),
     ("docs/bench/footprint.md", "memory, CPU and binary sizes of the release checker (`make bench-footprint`)"),
-    ("docs/bench/hedged-connect.md", "the validation run of the hedged TCP connect"),
+    ("docs/bench/hedged-connect.md", "the validation run of the hedged TCP connect, since widened to staggered whole-probe attempts"),
     ("docs/COST.md", "the monthly bill per AZ and per VPC (`make cost`)"),
 )
 
@@ -579,9 +579,11 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               "- A TCP reset fails a probe at once, so *reject* is detected faster than a silent drop in every "
               "configuration; *DNS down* fails in the resolver, before any connection.",
               "- Under random loss, a lost SYN or SYN-ACK is retransmitted by Linux after 1 s (the initial RTO), "
-              f"later than our {_num(d.timeout if d else None)} s timeout. Our probe therefore hedges: when TCP has not "
-              f"connected after 40 % of the timeout a second attempt races the first, so one lost packet costs "
-              f"{_num(0.4 * d.timeout if d else None, '.2g')} s instead of the probe. "
+              f"later than our {_num(d.timeout if d else None)} s timeout, a lost data segment after at least 0.2 s, "
+              "a lost DNS query by glibc after 5 s. Our probe therefore hedges: when it has not finished after 40 % "
+              "of the timeout a second, fresh attempt (its own DNS query, connection and handshake) races the first, "
+              "and a third at 70 %, "
+              f"so one lost packet anywhere costs {_num(0.4 * d.timeout if d else None, '.2g')} s instead of the probe. "
               "What else keeps our default from crying wolf is the quorum (one target of three suffices) and the "
               f"{_num(d.unhealthy if d else None)}-round threshold; the soak rows show how many bad rounds still got through (the anchors' 5–8 s "
               "timeouts simply wait for the retransmission).",
@@ -590,7 +592,7 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
               f"(nothing to retransmit) the anchors need the full {_num(d.healthy if d else None)} fresh rounds.",
               f"- *Flapping* at 1 s / 1 s fails one or two of our rounds in every {_num(2 / d.interval if d else None)} "
               f"(the 2 s period is {_num(2 / d.interval if d else None)} {_num(d.interval if d else None)} s rounds; which of the two depends on the phase, hence the spread of the detection times) but "
-              "never three in a row, because a hedged connect started late in a down-second lands in the "
+              "never three in a row, because a hedged attempt started late in a down-second lands in the "
               "up-second. The consecutive rule alone never fires; the windowed rule (`DEGRADED_THRESHOLD` bad "
               f"among the last `DEGRADED_WINDOW` rounds, {_num(d.degraded if d else None)} of {_num(d.window if d else None)}) "
               f"does, at the {_num(d.degraded if d else None)}th bad round: about {_num(d.degraded if d and d.degraded else None)} s "

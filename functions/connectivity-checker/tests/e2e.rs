@@ -85,17 +85,18 @@ async fn a_flapping_path_is_failed_over_once_by_the_windowed_rule() {
     away_from_window_boundary(60).await;
     let mut env = aws_env(&moto, &arn, "us-east-1a", "subnet-0flap");
     env.push(("CHECK_URLS", urls(&targets[..])));
-    // Given a healthy subnet, when every target goes dark for 0.6 s of every 2 s (at most two 0.4 s
-    // rounds start inside a dark spell, so never three bad rounds in a row),
+    // Given a healthy subnet, when every target goes dark for 1 s of every 2 s (a round is bad only
+    // when its last attempt, started 0.42 s in, lands in the dark spell too: one or two 0.4 s rounds
+    // per spell, so never three bad rounds in a row),
     let mut checker = spawn_healthy(&env, &["--duration", "20"]).await;
     let flapping = {
         let targets = targets.clone();
         tokio::spawn(async move {
             loop {
                 set_all(&targets[..], Mode::Hang);
-                tokio::time::sleep(Duration::from_millis(600)).await;
+                tokio::time::sleep(Duration::from_millis(1000)).await;
                 set_all(&targets[..], Mode::Serve);
-                tokio::time::sleep(Duration::from_millis(1400)).await;
+                tokio::time::sleep(Duration::from_millis(1000)).await;
             }
         })
     };

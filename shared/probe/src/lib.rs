@@ -1,5 +1,7 @@
 //! One probe = fresh DNS lookup + fresh TCP connection + full TLS handshake + one HTTP/1.1 request,
-//! bounded by one timeout, reading the response head only (never the body).
+//! bounded by one timeout, reading the response head only (never the body). A probe not finished after
+//! 40 % (and 70 %) of its timeout races another, equally fresh attempt, so one lost packet does not
+//! fail it.
 //!
 //! Each phase is done here rather than inside an HTTP client library so that a failure is classified
 //! by the phase it happened in (a blackholed NAT shows as `connect_timeout`, a broken middlebox as
@@ -13,6 +15,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -64,8 +67,9 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-/// When TCP has not connected after this fraction of the timeout, a second attempt races the first.
-const HEDGE_FRACTION: f64 = 0.4;
+/// A probe still running at these fractions of its timeout starts another fresh attempt racing the
+/// ones before (see `staggered`): at 0.24 s and 0.42 s of the default 0.6 s.
+const HEDGE_FRACTIONS: [f64; 2] = [0.4, 0.7];
 
 /// Largest response head read; anything larger is not a probe answer we need.
 const MAX_HEAD: usize = 16 * 1024;
@@ -137,6 +141,16 @@ struct Progress {
     status: Option<u16>,
 }
 
+impl Progress {
+    /// How far the attempt got: DNS, connect, TLS, response head.
+    fn reach(&self) -> usize {
+        [self.dns.is_some(), self.connect.is_some(), self.tls.is_some(), self.status.is_some()]
+            .iter()
+            .filter(|&&reached| reached)
+            .count()
+    }
+}
+
 struct Failure {
     cause: Cause,
     detail: String,
@@ -149,19 +163,24 @@ fn fail(cause: Cause, detail: impl Into<String>) -> Failure {
 impl Prober for HttpProber {
     async fn probe(&self, target: &Target) -> ProbeReport {
         let start = Instant::now();
-        let mut progress = Progress::default();
-        let outcome = tokio::time::timeout(self.timeout, self.attempt(target, start, &mut progress)).await;
-        let failure = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(f)) => Some(f),
-            Err(_) => Some(match (&progress.dns, &progress.connect) {
-                (None, _) => fail(Cause::Dns, "DNS lookup timed out"),
-                (Some(_), None) => fail(Cause::ConnectTimeout, "TCP connection not established in time"),
-                // A stalled handshake is a stalled path (loss, a dead NAT after connect), not a
-                // certificate or protocol problem: `tls` is kept for those.
-                _ if progress.tls.is_none() && target.is_tls() => fail(Cause::Timeout, "TLS handshake did not complete in time"),
-                _ => fail(Cause::Timeout, "no complete response head in time"),
-            }),
+        let mut progress: [Progress; 1 + HEDGE_FRACTIONS.len()] = Default::default();
+        let offsets = HEDGE_FRACTIONS.map(|f| self.timeout.mul_f64(f));
+        let [p0, p1, p2] = &mut progress;
+        let attempts = [self.attempt(target, start, p0), self.attempt(target, start, p1), self.attempt(target, start, p2)];
+        let outcome = tokio::time::timeout(self.timeout, staggered(&offsets, attempts)).await;
+        // The report is the winner's; a failure is the first attempt's to fail definitively; when the
+        // clock ran out, the phase is the one the furthest attempt was stuck in.
+        let (progress, failure) = match outcome {
+            Ok((i, result)) => {
+                let progress = std::mem::take(&mut progress[i]);
+                (progress, result.err())
+            }
+            Err(_) => {
+                let furthest = progress.iter_mut().rev().max_by_key(|p| p.reach());
+                let progress = furthest.map(std::mem::take).unwrap_or_default();
+                let failure = Self::timed_out(target, &progress);
+                (progress, Some(failure))
+            }
         };
         ProbeReport {
             cause: failure.as_ref().map(|f| f.cause),
@@ -176,6 +195,18 @@ impl Prober for HttpProber {
 }
 
 impl HttpProber {
+    /// The cause of a probe whose clock ran out, from the phase it was stuck in.
+    fn timed_out(target: &Target, progress: &Progress) -> Failure {
+        match (&progress.dns, &progress.connect) {
+            (None, _) => fail(Cause::Dns, "DNS lookup timed out"),
+            (Some(_), None) => fail(Cause::ConnectTimeout, "TCP connection not established in time"),
+            // A stalled handshake is a stalled path (loss, a dead NAT after connect), not a
+            // certificate or protocol problem: `tls` is kept for those.
+            _ if progress.tls.is_none() && target.is_tls() => fail(Cause::Timeout, "TLS handshake did not complete in time"),
+            _ => fail(Cause::Timeout, "no complete response head in time"),
+        }
+    }
+
     async fn attempt(&self, target: &Target, start: Instant, progress: &mut Progress) -> Result<(), Failure> {
         // DNS: a fresh system lookup every time (no in-process cache).
         let addrs = resolve(target.host(), target.port(), self.ipv4_only).await?;
@@ -184,9 +215,8 @@ impl HttpProber {
         // TCP: try each address in turn; immediate errors move on, the shared timeout bounds it all.
         let mut last = fail(Cause::Other, "no address to connect to");
         let mut stream = None;
-        let hedge_after = self.timeout.mul_f64(HEDGE_FRACTION);
         for addr in addrs {
-            match connect_hedged(addr, hedge_after).await {
+            match TcpStream::connect(addr).await {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -255,30 +285,61 @@ async fn resolve(host: &str, port: u16, ipv4_only: bool) -> Result<Vec<SocketAdd
     Ok(addrs)
 }
 
-/// Linux retransmits a lost SYN (or answers a lost SYN-ACK) only after its 1 s initial RTO, later
-/// than a sub-second probe timeout, so one lost packet would fail the probe. A second attempt started
-/// at `hedge_after` races the first: one lost packet then costs `hedge_after`, not the probe. A dead
-/// path still fails both attempts, in the same time, so detection is unchanged.
-async fn connect_hedged(addr: SocketAddr, hedge_after: Duration) -> io::Result<TcpStream> {
-    let first = TcpStream::connect(addr);
-    tokio::pin!(first);
-    tokio::select! {
-        result = &mut first => return result,
-        () = tokio::time::sleep(hedge_after) => {}
-    }
-    let second = TcpStream::connect(addr);
-    tokio::pin!(second);
-    // The first to connect wins; an error from one still waits for the other.
-    tokio::select! {
-        result = &mut first => match result {
-            Ok(stream) => Ok(stream),
-            Err(e) => second.await.or(Err(e)),
-        },
-        result = &mut second => match result {
-            Ok(stream) => Ok(stream),
-            Err(e) => first.await.or(Err(e)),
-        },
-    }
+/// A probe in staggered attempts. One lost packet costs a sub-second probe: Linux resends a lost
+/// SYN (or answers a lost SYN-ACK) after its 1 s initial RTO, a lost data segment after at least
+/// 200 ms, and glibc re-sends a lost DNS query after 5 s. So attempt `i + 1` (its own DNS query,
+/// connection and handshake) starts at `offsets[i]` unless the probe has ended by then, racing the
+/// ones before: one lost packet anywhere then costs an offset, not the probe. With 20 % loss each
+/// way a SYN exchange fails 36 % of the time; three of them all fail 5 % of the time, two 13 %.
+///
+/// - The first success wins.
+/// - When every attempt started so far has failed, the probe fails with the failure of the earliest
+///   of them and no further attempt starts: a refused connection (a reset path) fails at once.
+/// - A dead path fails every attempt within the same timeout, so detection is unchanged.
+///
+/// Returns the index of the attempt whose outcome it is. The attempts are created up front but not
+/// polled before their start (a future does nothing until polled).
+async fn staggered<T, E, F, const N: usize>(offsets: &[Duration], attempts: [F; N]) -> (usize, Result<T, E>)
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let t0 = Instant::now();
+    let mut attempts = attempts.map(Box::pin);
+    let mut done = [false; N];
+    let mut started = if offsets.is_empty() { N } else { 1 };
+    let mut first_failure: Option<(usize, E)> = None;
+    let mut timer = Box::pin(tokio::time::sleep_until(t0 + offsets.first().copied().unwrap_or_default()));
+    std::future::poll_fn(|cx| {
+        while started < N && timer.as_mut().poll(cx).is_ready() {
+            started += 1;
+            if let Some(&next) = offsets.get(started - 1) {
+                timer.as_mut().reset(t0 + next);
+            }
+        }
+        for i in 0..started {
+            if done[i] {
+                continue;
+            }
+            if let Poll::Ready(result) = attempts[i].as_mut().poll(cx) {
+                done[i] = true;
+                match result {
+                    Ok(v) => return Poll::Ready((i, Ok(v))),
+                    Err(e) => {
+                        if first_failure.as_ref().is_none_or(|(j, _)| i < *j) {
+                            first_failure = Some((i, e));
+                        }
+                    }
+                }
+            }
+        }
+        if done[..started].iter().all(|&d| d) {
+            if let Some((i, e)) = first_failure.take() {
+                return Poll::Ready((i, Err(e)));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn classify_connect(e: &io::Error) -> Failure {
@@ -335,5 +396,107 @@ async fn read_status<S: AsyncRead + Unpin>(stream: &mut S) -> Result<u16, Failur
             }
             Err(e) => return Err(fail(Cause::Other, format!("malformed HTTP response: {e}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `staggered` under paused time: which attempt's outcome a probe reports, and when.
+    use super::*;
+    use std::cell::Cell;
+    use tokio::time::sleep;
+
+    const OFFSETS: [Duration; 2] = [Duration::from_millis(240), Duration::from_millis(420)];
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// An attempt that counts its start in `polled` and ends `after` it with `outcome`.
+    async fn attempt(polled: &Cell<u32>, after: Duration, outcome: Result<&'static str, &'static str>) -> Result<&'static str, &'static str> {
+        polled.set(polled.get() + 1);
+        sleep(after).await;
+        outcome
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_done_before_the_first_offset_is_the_outcome_and_no_other_starts() {
+        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let t0 = Instant::now();
+        let attempts = [attempt(&started[0], ms(30), Ok("a")), attempt(&started[1], ms(0), Ok("b")), attempt(&started[2], ms(0), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (0, Ok("a")));
+        assert_eq!(t0.elapsed(), ms(30));
+        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 0, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fast_failure_is_reported_at_once_like_a_reset_path() {
+        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let t0 = Instant::now();
+        let attempts = [attempt(&started[0], ms(2), Err("refused")), attempt(&started[1], ms(0), Ok("b")), attempt(&started[2], ms(0), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (0, Err("refused")));
+        assert_eq!(t0.elapsed(), ms(2));
+        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 0, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_attempt_is_overtaken_by_the_next_one_at_its_offset() {
+        // A lost packet stalls the first attempt for a retransmission timeout; the second, started at
+        // 240 ms, answers 30 ms later; the third never starts.
+        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let t0 = Instant::now();
+        let attempts = [attempt(&started[0], ms(1000), Ok("a")), attempt(&started[1], ms(30), Ok("b")), attempt(&started[2], ms(0), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (1, Ok("b")));
+        assert_eq!(t0.elapsed(), ms(270));
+        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 1, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_two_attempts_stall_the_third_answers() {
+        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let t0 = Instant::now();
+        let attempts = [attempt(&started[0], ms(1000), Ok("a")), attempt(&started[1], ms(1000), Ok("b")), attempt(&started[2], ms(20), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (2, Ok("c")));
+        assert_eq!(t0.elapsed(), ms(440));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_while_another_attempt_runs_waits_for_it() {
+        let none = Cell::new(0);
+        // The first fails at 300 ms, the second (240 + 100 ms) still answers.
+        let attempts = [attempt(&none, ms(300), Err("reset")), attempt(&none, ms(100), Ok("b")), attempt(&none, ms(500), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (1, Ok("b")));
+        // The second fails at 250 ms, the first still answers at 350 ms, before the third would start.
+        let attempts = [attempt(&none, ms(350), Ok("a")), attempt(&none, ms(10), Err("refused")), attempt(&none, ms(0), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (0, Ok("a")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_started_attempt_failed_the_earliest_ones_failure_is_reported_and_none_starts() {
+        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let t0 = Instant::now();
+        // Both started attempts fail (at 300 and 250 ms) before the third's offset (420 ms).
+        let attempts = [attempt(&started[0], ms(300), Err("a")), attempt(&started[1], ms(10), Err("b")), attempt(&started[2], ms(0), Ok("c"))];
+        assert_eq!(staggered(&OFFSETS, attempts).await, (0, Err("a")));
+        assert_eq!(t0.elapsed(), ms(300));
+        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 1, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_offsets_there_is_one_attempt() {
+        let none = Cell::new(0);
+        assert_eq!(staggered(&[], [attempt(&none, ms(700), Ok("a"))]).await, (0, Ok("a")));
+    }
+
+    #[test]
+    fn a_timeout_is_named_after_the_phase_the_attempt_was_stuck_in() {
+        let target = Target::parse("https://example.com/").unwrap();
+        let nothing = Progress::default();
+        let resolved = Progress { dns: Some(Duration::ZERO), ..Progress::default() };
+        let connected = Progress { dns: Some(Duration::ZERO), connect: Some(Duration::ZERO), ..Progress::default() };
+        assert!(nothing.reach() < resolved.reach() && resolved.reach() < connected.reach());
+        assert_eq!(HttpProber::timed_out(&target, &nothing).cause, Cause::Dns);
+        assert_eq!(HttpProber::timed_out(&target, &resolved).cause, Cause::ConnectTimeout);
+        assert_eq!(HttpProber::timed_out(&target, &connected).cause, Cause::Timeout);
     }
 }

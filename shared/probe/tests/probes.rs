@@ -1,6 +1,8 @@
 //! The real prober against servers on 127.0.0.1 that behave well and badly: every probe ends within
 //! its timeout and names the phase that failed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nat_watchdog_core::{Cause, StatusPolicy};
@@ -83,6 +85,31 @@ async fn one_lost_syn_is_repaired_by_the_hedged_second_attempt() {
     let connect = r.connect.expect("connected");
     assert!(connect >= TIMEOUT.mul_f64(0.4), "connected after {connect:?}: the first SYN was not the one that got through");
     drop(fillers);
+}
+
+#[tokio::test]
+async fn a_response_lost_on_the_first_connection_is_repaired_by_the_hedged_second_attempt() {
+    // Given a server whose first connection is accepted and never answered (the response lost, as a
+    // dropped data segment leaves it until a retransmission at least 200 ms later) and which answers
+    // every later connection at once,
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let addr = serve(move |mut s: TcpStream| {
+        let nth = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            read_request(&mut s).await;
+            if nth == 0 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").await;
+        }
+    })
+    .await;
+    // when probed, then a second, fresh attempt at 40 % of the timeout gets the answer in time.
+    let r = probe(&prober(), &format!("http://{addr}/")).await;
+    assert_eq!((r.cause, r.status), (None, Some(204)), "{r:?}");
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "exactly one hedged attempt");
+    assert!(r.latency >= TIMEOUT.mul_f64(0.4), "answered after {:?}: not by the second attempt", r.latency);
 }
 
 #[tokio::test]
