@@ -97,7 +97,7 @@ def test_timing_leaves_no_probing_gap_and_no_pile_up():
     shutdown_reserve = 1.0
     # The overlap (window - period) only absorbs a late start: EventBridge delay + a cold start.
     window = timeout - float(st.params["RequestTimeout"]) - shutdown_reserve
-    assert 2.0 <= window - period <= 5.0, window  # defaults: 65 - 0.8 - 1 - 60 = 3.2 s
+    assert 2.0 <= window - period <= 5.0, window  # defaults: 65 - 0.6 - 1 - 60 = 3.4 s
     # The least the parameters allow still probes for longer than the period.
     least = (float(st.template["Parameters"]["CheckerTimeoutSeconds"]["MinValue"])
              - float(st.template["Parameters"]["RequestTimeout"]["MaxValue"]) - shutdown_reserve)

@@ -34,7 +34,7 @@ async fn start_execution_faults_are_bounded_logged_counted_and_never_stop_probin
         Case { name: "access-denied", fault: Some(Fault::AccessDenied), duration_s: 6.0, attempts: 1..=1, started: false },
         Case { name: "endpoint-down", fault: None, duration_s: 6.0, attempts: 4..=4, started: false },
         Case { name: "hang", fault: Some(Fault::Hang), duration_s: 12.0, attempts: 4..=4, started: false },
-        // The third attempt is clipped by the hard stop (4 + 0.8 + 0.25 + 2 s); it must still be counted.
+        // The third attempt is clipped by the hard stop (4 + 0.6 + 0.25 + 2 s); it must still be counted.
         Case { name: "hang-near-deadline", fault: Some(Fault::Hang), duration_s: 4.0, attempts: 2..=3, started: false },
         Case { name: "throttled-twice-then-ok", fault: Some(Fault::ThrottleThenForward(2)), duration_s: 6.0, attempts: 3..=3, started: true },
     ];
@@ -106,7 +106,7 @@ async fn start_execution_faults_are_bounded_logged_counted_and_never_stop_probin
         // The trigger ends before the run's hard stop (--duration + timeout + 0.25 s grace + 2 s).
         let starts = round_starts(logs);
         let first_round = starts.first().map(|s| s.1).unwrap_or_else(|| panic!("{name}: no rounds"));
-        let hard_stop = first_round + case.duration_s + 0.8 + 0.25 + 2.0;
+        let hard_stop = first_round + case.duration_s + 0.6 + 0.25 + 2.0;
         let gave_up_at = log_time(outcome);
         assert!(gave_up_at < hard_stop, "{name}: ended {:.3} s after the hard stop", gave_up_at - hard_stop);
         let finished = event(logs, "run_finished");

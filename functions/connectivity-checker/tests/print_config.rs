@@ -24,7 +24,7 @@ async fn with_nothing_set_it_prints_every_default_and_nothing_else() {
     let table: Vec<&str> = settings::ALL.iter().map(|s| s.name).collect();
     assert_eq!(names, table, "every variable of the settings table, in its order");
     assert_eq!(object["CONNECTIVITY_CHECK_INTERVAL"], "0.4");
-    assert_eq!(object["REQUEST_TIMEOUT"], "0.8");
+    assert_eq!(object["REQUEST_TIMEOUT"], "0.6");
     assert_eq!(object["UNHEALTHY_THRESHOLD"], "3");
     assert_eq!(object["DEGRADED_THRESHOLD"], "6");
     assert_eq!(object["DEGRADED_WINDOW"], "30");

@@ -116,7 +116,7 @@ pub const DEFAULT_CHECK_URLS: &str =
 settings! {
     CHECK_URLS: text(Default::Value(DEFAULT_CHECK_URLS), "comma-separated http:// or https:// URLs, each listed once", "URLs to probe each round (at most 20)").infra();
     CONNECTIVITY_CHECK_INTERVAL: seconds("0.4", 0.05, 300.0, "seconds between round starts").infra();
-    REQUEST_TIMEOUT: seconds("0.8", 0.05, 60.0, "seconds one probe may take: DNS + TCP + TLS + the response head (the body is never read)").infra();
+    REQUEST_TIMEOUT: seconds("0.6", 0.05, 60.0, "seconds one probe may take: DNS + TCP + TLS + the response head (the body is never read)").infra();
     UNHEALTHY_THRESHOLD: count("3", "consecutive bad rounds before UNHEALTHY (and the failover trigger)").infra();
     HEALTHY_THRESHOLD: count("3", "consecutive good rounds before HEALTHY again").infra();
     DEGRADED_WINDOW: text(Default::Derived("30, or 5 × DEGRADED_THRESHOLD when larger, at most 1000"), "a number of rounds from 0 (rule off) to 1000, at least DEGRADED_THRESHOLD", "rounds the intermittent-failure rule looks back over (counted since the verdict last turned HEALTHY); 0 turns the rule off").infra();
