@@ -60,7 +60,7 @@ class Supervisor:
                 except ProcessLookupError:
                     pass
                 p.wait(timeout=5)
-        else:
+        elif orphaned_group(p.pid):
             # the leader is gone; members of its group (a checker under /usr/bin/time) may not be
             try:
                 os.killpg(p.pid, signal.SIGKILL)
@@ -74,3 +74,25 @@ class Supervisor:
                 self.stop(proc)
             except Exception as e:  # noqa: BLE001 - keep cleaning
                 warn(f"lab: could not stop {proc.name} ({proc.popen.pid}): {e}")
+
+
+def orphaned_group(pgid: int) -> bool:
+    """True when processes remain in group `pgid` whose leader (process `pgid`) is gone: those are the
+    dead leader's own members, since Linux never hands out a number still in use as a process group.
+    False when the group is empty, and when a process `pgid` exists: the leader's number has then been
+    reused (pid_max is 32768 here, and a busy machine wraps it in minutes) by someone else's process,
+    which may lead a group of its own. A blind killpg of a reaped leader's pid SIGKILLed a concurrent
+    run's checker that way."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid):
+            members.append(int(entry))
+    return bool(members) and pgid not in members
