@@ -226,6 +226,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not runs or runs[-1].get("sha256") != digest:
         runs.append({"sha256": digest, "from": built_from, "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
     meta.setdefault("extra_configs", {}).update(extra)
+    if args.load_note:
+        meta["load_note"] = args.load_note
     meta.pop("command", None)  # report.reproduce_commands() builds it from "args", the out dir and the page
     meta.setdefault("timing", {}).update(timings)  # per configuration, as the binary stated it
     meta.update({"machine": machine_info(binary), "binary": built_from,
@@ -527,6 +529,7 @@ def main() -> int:
     r.add_argument("--out", default=str(DEFAULT_OUT))
     r.add_argument("--extra-config", action="append", default=[], metavar="NAME:VAR=V[,VAR=V]",
                    help="an extra configuration to compare (repeatable); name it in --configs")
+    r.add_argument("--load-note", help="what else ran on the machine during the run (stated under Machine)")
     r.add_argument("--md", help="write the report here (and its PNG beside it) instead of BENCHMARKS.md "
                    "(without it, an --out other than out/bench writes OUT/report.md)")
     r.add_argument("--jobs", type=int, default=1, help="labs running trials in parallel (worker processes)")

@@ -515,7 +515,8 @@ def write_report(out: Path, md_path: Path | None = None) -> tuple[Path, Path]:
         "",
         f"- **Date**: {meta.get('started', '?')} (rendered {time.strftime('%Y-%m-%d %H:%M %Z')})",
         f"- **Machine**: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {m.get('mem_gib', '?')} GiB, "
-        f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}",
+        f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}"
+        + (f"; {meta['load_note']}" if meta.get("load_note") else ""),
         f"- **Checker**: `{m.get('checker', '?')}` ({meta.get('binary', '?')}, commit {m.get('commit', '?')}, sha256 "
         + ", then ".join(b["sha256"] for b in meta.get("binaries", [])) + ")",
         f"- **Reproduce** (root): `{run_cmd}` — results land in {_shown(out)}/results.jsonl; "
