@@ -165,8 +165,7 @@ impl Prober for HttpProber {
         let start = Instant::now();
         let mut progress: [Progress; 1 + HEDGE_FRACTIONS.len()] = Default::default();
         let offsets = HEDGE_FRACTIONS.map(|f| self.timeout.mul_f64(f));
-        let [p0, p1, p2] = &mut progress;
-        let attempts = [self.attempt(target, start, p0), self.attempt(target, start, p1), self.attempt(target, start, p2)];
+        let attempts = progress.each_mut().map(|p| self.attempt(target, start, p));
         let outcome = tokio::time::timeout(self.timeout, staggered(&offsets, attempts)).await;
         // The report is the winner's; a failure is the first attempt's to fail definitively; when the
         // clock ran out, the phase is the one the furthest attempt was stuck in.
@@ -412,74 +411,86 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    type Outcome = Result<&'static str, &'static str>;
+
     /// An attempt that counts its start in `polled` and ends `after` it with `outcome`.
-    async fn attempt(polled: &Cell<u32>, after: Duration, outcome: Result<&'static str, &'static str>) -> Result<&'static str, &'static str> {
+    async fn attempt(polled: &Cell<u32>, after: Duration, outcome: Outcome) -> Outcome {
         polled.set(polled.get() + 1);
         sleep(after).await;
         outcome
     }
 
+    /// Three attempts, the i-th ending `plan[i].0` ms after its start with `plan[i].1`, each counting
+    /// its start in `started[i]`.
+    fn three(started: &[Cell<u32>; 3], plan: [(u64, Outcome); 3]) -> [impl Future<Output = Outcome> + '_; 3] {
+        std::array::from_fn(|i| attempt(&started[i], ms(plan[i].0), plan[i].1))
+    }
+
+    fn starts(started: &[Cell<u32>; 3]) -> [u32; 3] {
+        started.each_ref().map(Cell::get)
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_attempt_done_before_the_first_offset_is_the_outcome_and_no_other_starts() {
-        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let started = Default::default();
         let t0 = Instant::now();
-        let attempts = [attempt(&started[0], ms(30), Ok("a")), attempt(&started[1], ms(0), Ok("b")), attempt(&started[2], ms(0), Ok("c"))];
+        let attempts = three(&started, [(30, Ok("a")), (0, Ok("b")), (0, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (0, Ok("a")));
         assert_eq!(t0.elapsed(), ms(30));
-        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 0, 0]);
+        assert_eq!(starts(&started), [1, 0, 0]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_fast_failure_is_reported_at_once_like_a_reset_path() {
-        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let started = Default::default();
         let t0 = Instant::now();
-        let attempts = [attempt(&started[0], ms(2), Err("refused")), attempt(&started[1], ms(0), Ok("b")), attempt(&started[2], ms(0), Ok("c"))];
+        let attempts = three(&started, [(2, Err("refused")), (0, Ok("b")), (0, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (0, Err("refused")));
         assert_eq!(t0.elapsed(), ms(2));
-        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 0, 0]);
+        assert_eq!(starts(&started), [1, 0, 0]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stalled_attempt_is_overtaken_by_the_next_one_at_its_offset() {
         // A lost packet stalls the first attempt for a retransmission timeout; the second, started at
         // 240 ms, answers 30 ms later; the third never starts.
-        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let started = Default::default();
         let t0 = Instant::now();
-        let attempts = [attempt(&started[0], ms(1000), Ok("a")), attempt(&started[1], ms(30), Ok("b")), attempt(&started[2], ms(0), Ok("c"))];
+        let attempts = three(&started, [(1000, Ok("a")), (30, Ok("b")), (0, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (1, Ok("b")));
         assert_eq!(t0.elapsed(), ms(270));
-        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 1, 0]);
+        assert_eq!(starts(&started), [1, 1, 0]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn when_two_attempts_stall_the_third_answers() {
-        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let started = Default::default();
         let t0 = Instant::now();
-        let attempts = [attempt(&started[0], ms(1000), Ok("a")), attempt(&started[1], ms(1000), Ok("b")), attempt(&started[2], ms(20), Ok("c"))];
+        let attempts = three(&started, [(1000, Ok("a")), (1000, Ok("b")), (20, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (2, Ok("c")));
         assert_eq!(t0.elapsed(), ms(440));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_failure_while_another_attempt_runs_waits_for_it() {
-        let none = Cell::new(0);
+        let started = Default::default();
         // The first fails at 300 ms, the second (240 + 100 ms) still answers.
-        let attempts = [attempt(&none, ms(300), Err("reset")), attempt(&none, ms(100), Ok("b")), attempt(&none, ms(500), Ok("c"))];
+        let attempts = three(&started, [(300, Err("reset")), (100, Ok("b")), (500, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (1, Ok("b")));
         // The second fails at 250 ms, the first still answers at 350 ms, before the third would start.
-        let attempts = [attempt(&none, ms(350), Ok("a")), attempt(&none, ms(10), Err("refused")), attempt(&none, ms(0), Ok("c"))];
+        let attempts = three(&started, [(350, Ok("a")), (10, Err("refused")), (0, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (0, Ok("a")));
     }
 
     #[tokio::test(start_paused = true)]
     async fn when_every_started_attempt_failed_the_earliest_ones_failure_is_reported_and_none_starts() {
-        let started = [Cell::new(0), Cell::new(0), Cell::new(0)];
+        let started = Default::default();
         let t0 = Instant::now();
         // Both started attempts fail (at 300 and 250 ms) before the third's offset (420 ms).
-        let attempts = [attempt(&started[0], ms(300), Err("a")), attempt(&started[1], ms(10), Err("b")), attempt(&started[2], ms(0), Ok("c"))];
+        let attempts = three(&started, [(300, Err("a")), (10, Err("b")), (0, Ok("c"))]);
         assert_eq!(staggered(&OFFSETS, attempts).await, (0, Err("a")));
         assert_eq!(t0.elapsed(), ms(300));
-        assert_eq!(started.iter().map(Cell::get).collect::<Vec<_>>(), [1, 1, 0]);
+        assert_eq!(starts(&started), [1, 1, 0]);
     }
 
     #[tokio::test(start_paused = true)]
